@@ -1,0 +1,348 @@
+/*
+ * bulkwarden.c - the daemon: options, config, socket, privileges, the filter
+ * process (libmilter) and its reload and stop.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "callbacks.h"
+#include "engine.h"
+#include "log.h"
+#include "store.h"
+#include "supervise.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+static const char *conf_path = BW_SYSCONFDIR "/bulkwarden/bulkwarden.conf";
+static bw_conf boot;              /* the config the daemon started with */
+static atomic_int stopping;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bulkwarden [-f] [-n] [-V] [-c config]\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -f       stay in the foreground\n"
+	    "  -n       check the configuration and the files it names, then exit\n"
+	    "  -V       print the version and exit\n", conf_path);
+	exit(2);
+}
+
+static void
+print_errs(const bw_errs *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(stderr, "%s\n", e->msg[i]);
+}
+
+/* ---------------------------------------------------------------- privileges */
+
+static int
+lookup_user(const char *spec, uid_t *uid, gid_t *gid)
+{
+	char name[256], *colon;
+	struct passwd *pw;
+
+	snprintf(name, sizeof(name), "%s", spec);
+	if ((colon = strchr(name, ':')) != NULL)
+		*colon++ = 0;
+	if ((pw = getpwnam(name)) == NULL) {
+		fprintf(stderr, "bulkwarden: UserID: no such user \"%s\"\n", name);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (colon && *colon) {
+		struct group *gr = getgrnam(colon);
+		if (gr == NULL) {
+			fprintf(stderr, "bulkwarden: UserID: no such group \"%s\"\n", colon);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+static int
+drop_privileges(uid_t uid, gid_t gid)
+{
+	if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) {
+		bw_log(LOG_CRIT, "cannot change to uid %ld gid %ld: %s", (long)uid, (long)gid,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0 || geteuid() == 0) {
+		bw_log(LOG_CRIT, "root privileges could be regained: refusing to run");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the filter process */
+
+static void *
+stats_thread(void *arg)
+{
+	bw_store **stp = arg;
+
+	while (!atomic_load(&stopping)) {
+		bw_policy *p = cb_policy();
+		unsigned iv = p->conf.stats_interval;
+		bw_policy_unref(p);
+		for (unsigned i = 0; i < iv * 10 && !atomic_load(&stopping); i++)
+			usleep(100000);
+		if (*stp) {
+			bw_store_err e = bw_stats_flush(*stp);
+			if (e != BW_STORE_OK)
+				bw_log(LOG_WARNING, "store: cannot write the counters: %s",
+				    bw_store_last_error(*stp));
+		}
+	}
+	return NULL;
+}
+
+/* quiet: the supervisor's own copy, kept for restarts; the filter process logs */
+static void
+reload(bool quiet)
+{
+	bw_errs errs = { 0 };
+	bw_policy *p = bw_policy_load(conf_path, &errs);
+
+	if (quiet) {
+		if (p)
+			cb_set_policy(p);
+		bw_errs_free(&errs);
+		return;
+	}
+	if (p == NULL) {
+		bw_log(LOG_ERR, "reload: configuration has errors, the old one stays in force:");
+		for (size_t i = 0; i < errs.n; i++)
+			bw_log(LOG_ERR, "%s", errs.msg[i]);
+		bw_errs_free(&errs);
+		return;
+	}
+	bw_conf_diff_unreloadable(&boot, &p->conf, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		bw_log(LOG_WARNING, "reload: %s", errs.msg[i]);
+	bw_errs_free(&errs);
+	bw_log_set_level(bw_log_levelnum(p->conf.log_level));
+	bw_log(LOG_NOTICE, "reload: configuration %s loaded (generation %llu)", conf_path,
+	    (unsigned long long)p->generation);
+	cb_set_policy(p);
+}
+
+static void *
+signal_thread(void *arg)
+{
+	sigset_t *set = arg;
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGUSR1)
+			reload(false);
+	}
+	return NULL;
+}
+
+static int
+filter_main(void)
+{
+	static bw_store *st;
+	static sigset_t usr1;
+	pthread_t sig_tid, stats_tid;
+	bw_store_opts so = { .map_size = boot.map_size, .max_readers = boot.max_readers };
+	char err[512];
+	int cleared = 0;
+
+	/* LMDB is opened here, after the fork */
+	if ((st = bw_store_open(boot.store, &so, err, sizeof(err))) == NULL) {
+		bw_log(LOG_ERR, "store: %s: checks that need the store answer per OnStoreError", err);
+	} else if (bw_store_check(st, &cleared) == BW_STORE_OK && cleared > 0) {
+		bw_log(LOG_NOTICE, "store: cleared %d stale reader slots", cleared);
+	}
+	cb_set_store(st);
+	/* SIGUSR1 is ours; libmilter's signal thread takes SIGHUP, SIGTERM, SIGINT */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	pthread_create(&sig_tid, NULL, signal_thread, &usr1);
+	pthread_detach(sig_tid);
+	pthread_create(&stats_tid, NULL, stats_thread, &st);
+
+	int r = smfi_main();
+	/* SIGTERM: libmilter stopped accepting; let messages in flight finish */
+	for (int i = 0; i < 300 && cb_inflight() > 0; i++)
+		usleep(100000);
+	if (cb_inflight() > 0)
+		bw_log(LOG_WARNING, "stopping with %ld messages still in flight (the MTA retries them)",
+		    cb_inflight());
+	atomic_store(&stopping, 1);
+	pthread_join(stats_tid, NULL);
+	if (st) {
+		if (bw_stats_flush(st) != BW_STORE_OK)
+			bw_log(LOG_WARNING, "store: counters not written at exit: %s", bw_store_last_error(st));
+	}
+	bw_log(LOG_INFO, "filter process exiting");
+	/* the store is left open: threads of libmilter may still hold a context */
+	return r == MI_SUCCESS ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int
+write_pidfile(const char *path)
+{
+	FILE *fp;
+
+	if (path == NULL || *path == 0)
+		return 0;
+	if ((fp = fopen(path, "w")) == NULL) {
+		fprintf(stderr, "bulkwarden: PidFile %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int ch, check_only = 0, foreground = 0, status;
+	bw_errs errs = { 0 };
+	bw_policy *p;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	const char *sock;
+
+	while ((ch = getopt(argc, argv, "c:fnV")) != -1) {
+		switch (ch) {
+		case 'c': conf_path = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'n': check_only = 1; break;
+		case 'V': printf("bulkwarden %s\n", PACKAGE_VERSION); return 0;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	bw_log_open("bulkwarden", false, LOG_MAIL, LOG_INFO);
+	if ((p = bw_policy_load(conf_path, &errs)) == NULL) {
+		print_errs(&errs);
+		bw_errs_free(&errs);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", conf_path);
+		bw_policy_unref(p);
+		return 0;
+	}
+	/* the start-time values of the keys a reload cannot change */
+	bw_conf_defaults(&boot);
+	if (!bw_conf_read(&boot, conf_path, &errs)) {
+		print_errs(&errs);
+		return 1;
+	}
+
+	/* who we run as */
+	if (geteuid() == 0) {
+		if (lookup_user(boot.user_id, &uid, &gid) != 0)
+			return 1;
+		if (uid == 0) {
+			fprintf(stderr, "bulkwarden: refusing to run as root: set UserID to an "
+			    "unprivileged user\n");
+			return 1;
+		}
+	}
+
+	/* the socket, bound while we may still be root */
+	sock = boot.socket;
+	if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0 || sock[0] == '/') {
+		const char *path = strchr(sock, ':') && sock[0] != '/' ? strchr(sock, ':') + 1 : sock;
+		umask(0007);
+		unlink(path);
+	}
+	if (smfi_register(bw_milter_desc) == MI_FAILURE || smfi_setconn((char *)sock) == MI_FAILURE) {
+		fprintf(stderr, "bulkwarden: cannot register with libmilter (Socket %s)\n", sock);
+		return 1;
+	}
+	smfi_settimeout(30);
+	if (smfi_opensocket(true) == MI_FAILURE) {
+		fprintf(stderr, "bulkwarden: cannot open Socket %s: %s\n", sock, strerror(errno));
+		return 1;
+	}
+	if (geteuid() == 0 && (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0
+	    || sock[0] == '/')) {
+		const char *path = sock[0] == '/' ? sock : strchr(sock, ':') + 1;
+		if (chown(path, uid, gid) != 0)
+			fprintf(stderr, "bulkwarden: cannot chown %s: %s\n", path, strerror(errno));
+	}
+
+	if (!foreground) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "bulkwarden: fork: %s\n", strerror(errno));
+			return 1;
+		}
+		if (pid > 0)
+			return 0;
+		setsid();
+		if (chdir("/") != 0)
+			return 1;
+		int fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0), dup2(fd, 1), dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	if (write_pidfile(boot.pid_file) != 0)
+		return 1;
+	bw_log_open("bulkwarden", boot.syslog || !foreground ? boot.syslog : false,
+	    bw_log_facility(boot.syslog_facility), bw_log_levelnum(boot.log_level));
+	if (geteuid() == 0 && drop_privileges(uid, gid) != 0)
+		return 1;
+	if (geteuid() == 0) {
+		bw_log(LOG_CRIT, "refusing to run as root");
+		return 1;
+	}
+	cb_set_policy(p);
+	bw_log(LOG_NOTICE, "bulkwarden %s starting: Socket %s, Store %s, Mode %s", PACKAGE_VERSION,
+	    boot.socket, boot.store, boot.mode == BW_MODE_MONITOR ? "monitor" : "enforce");
+
+	sup_opts so = { .auto_restart = boot.auto_restart, .conf_path = conf_path, .reload = reload };
+	{
+		unsigned n = 10;
+		char unit[32] = "1h";
+		uint64_t secs = 3600;
+		if (sscanf(boot.auto_restart_rate, "%u/%31s", &n, unit) == 2)
+			bw_parse_seconds(unit, &secs);
+		so.max_restarts = n;
+		so.window = (unsigned)secs;
+	}
+	status = sup_run(&so, filter_main);
+	if (boot.pid_file[0] && unlink(boot.pid_file) != 0 && errno != ENOENT)
+		bw_log(LOG_WARNING, "cannot remove PidFile %s: %s", boot.pid_file, strerror(errno));
+	bw_log(LOG_NOTICE, "bulkwarden stopped");
+	return status;
+}

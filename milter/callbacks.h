@@ -1,0 +1,22 @@
+/*
+ * callbacks.h - the libmilter callbacks and the policy snapshot they use.
+ */
+#ifndef BW_CALLBACKS_H
+#define BW_CALLBACKS_H
+
+#include <libmilter/mfapi.h>
+
+#include "config.h"
+#include "store.h"
+
+extern struct smfiDesc bw_milter_desc;
+
+/* The snapshot new messages use; the caller's reference is taken over. */
+void cb_set_policy(bw_policy *p);
+/* A new reference to the current snapshot. */
+bw_policy *cb_policy(void);
+void cb_set_store(bw_store *st);
+/* Messages between MAIL FROM and their end, right now. */
+long cb_inflight(void);
+
+#endif

@@ -1,0 +1,521 @@
+/*
+ * config.c - the key table, the "Key value" reader, and the policy snapshot.
+ *
+ * The table below is the only list of keys: the reader, the -n check,
+ * "bulkwardenctl config-keys", the sample file and the man page follow it
+ * (tests compare them).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+#include "netaddr.h"
+#include "phrases.h"
+#include "rules.h"
+
+#define OFF(f) offsetof(bw_conf, f)
+#define KB 1024ULL
+#define MB (1024ULL * 1024)
+#define GB (1024ULL * 1024 * 1024)
+
+const bw_conf_key bw_conf_keys[] = {
+	/* name, type, default, min, max, choices, offset, reloadable, help */
+	{ "Socket", BW_CK_STRING, "inet:8895@127.0.0.1", 0, 0, NULL, OFF(socket), false,
+	  "where the MTA connects: unix:/path or inet:port@host" },
+	{ "UserID", BW_CK_STRING, "bulkwarden", 0, 0, NULL, OFF(user_id), false,
+	  "user[:group] to run as after binding the socket" },
+	{ "PidFile", BW_CK_STRING, "", 0, 0, NULL, OFF(pid_file), false,
+	  "file to write the supervisor's process id to (empty: none)" },
+	{ "Syslog", BW_CK_BOOL, "yes", 0, 0, NULL, OFF(syslog), false,
+	  "log to syslog (no: to standard error)" },
+	{ "SyslogFacility", BW_CK_STRING, "mail", 0, 0, NULL, OFF(syslog_facility), false,
+	  "syslog facility" },
+	{ "LogLevel", BW_CK_ENUM, "info", 0, 0, "err|warning|notice|info|debug", OFF(log_level), true,
+	  "least important messages logged" },
+	{ "Store", BW_CK_STRING, "lmdb:" BW_LOCALSTATEDIR "/lib/bulkwarden", 0, 0, NULL, OFF(store), false,
+	  "the store: lmdb:/directory" },
+	{ "MapSize", BW_CK_SIZE, "1G", 1 * MB, 1024 * GB, NULL, OFF(map_size), false,
+	  "largest size the LMDB store may grow to" },
+	{ "MaxReaders", BW_CK_UINT, "512", 16, 65536, NULL, OFF(max_readers), false,
+	  "LMDB reader slots: one per concurrent connection, plus a margin" },
+	{ "Mode", BW_CK_ENUM, "enforce", 0, 0, "enforce|monitor", OFF(mode), true,
+	  "monitor: refuse nothing, log and add a header with the verdict" },
+	{ "InternalHosts", BW_CK_STRING, "127.0.0.1, ::1", 0, 0, NULL, OFF(internal_hosts), true,
+	  "clients whose mail is outbound: addresses and CIDR ranges, or a file of them" },
+	{ "PolicyFile", BW_CK_STRING, "", 0, 0, NULL, OFF(policy_file), true,
+	  "bulk and transactional senders, exempt recipients (empty: none)" },
+	{ "PhraseFile", BW_CK_STRING, BW_SYSCONFDIR "/bulkwarden/unsubscribe-phrases", 0, 0, NULL,
+	  OFF(phrase_file), true, "unsubscribe phrases, one per line" },
+	{ "OnStoreError", BW_CK_ENUM, "tempfail", 0, 0, "tempfail|accept", OFF(on_store_error), true,
+	  "what to do with a message when the store fails" },
+	{ "OnInternalError", BW_CK_ENUM, "tempfail", 0, 0, "tempfail|accept", OFF(on_internal_error), true,
+	  "what to do when bulkwarden itself fails (out of memory, ...)" },
+	{ "OnLimit", BW_CK_ENUM, "tempfail", 0, 0, "tempfail|accept|reject", OFF(on_limit), true,
+	  "what to do with bulk mail that exceeds a Max* bound" },
+	{ "BulkRecipients", BW_CK_UINT, "50", 1, 1000000, NULL, OFF(bulk_recipients), true,
+	  "a message to more recipients than this is bulk" },
+	{ "RequireBodyLink", BW_CK_BOOL, "yes", 0, 0, NULL, OFF(require_body_link), true,
+	  "bulk mail must show a visible unsubscribe link in every body view" },
+	{ "RequireListUnsubscribe", BW_CK_BOOL, "no", 0, 0, NULL, OFF(require_list_unsubscribe), true,
+	  "bulk mail must carry a valid List-Unsubscribe header (RFC 2369)" },
+	{ "RequireOneClick", BW_CK_BOOL, "no", 0, 0, NULL, OFF(require_one_click), true,
+	  "bulk mail must offer one-click unsubscribe (RFC 8058)" },
+	{ "MinFontSize", BW_CK_UINT, "5", 0, 100, NULL, OFF(min_font_size), true,
+	  "text smaller than this many pixels is not visible" },
+	{ "VerdictHeader", BW_CK_STRING, "X-Bulkwarden", 0, 0, NULL, OFF(verdict_header), true,
+	  "header added to checked mail with the verdict (empty: none)" },
+	{ "MaxBodyScan", BW_CK_SIZE, "10M", 1 * KB, 1024 * MB, NULL, OFF(max_body_scan), true,
+	  "body bytes scanned" },
+	{ "MaxHeaderBytes", BW_CK_SIZE, "64K", 1 * KB, 16 * MB, NULL, OFF(max_header_bytes), true,
+	  "bytes of one header block" },
+	{ "MaxHeaderLine", BW_CK_SIZE, "16K", 256, 16 * MB, NULL, OFF(max_header_line), true,
+	  "bytes of one header" },
+	{ "MaxMimeDepth", BW_CK_UINT, "32", 1, 1000, NULL, OFF(max_mime_depth), true,
+	  "MIME nesting depth" },
+	{ "MaxMimeParts", BW_CK_UINT, "1000", 1, 100000, NULL, OFF(max_mime_parts), true,
+	  "MIME parts in one message" },
+	{ "MaxHtmlDepth", BW_CK_UINT, "256", 8, 100000, NULL, OFF(max_html_depth), true,
+	  "HTML element nesting depth" },
+	{ "MaxLinks", BW_CK_UINT, "10000", 1, 1000000, NULL, OFF(max_links), true,
+	  "links looked at in one message" },
+	{ "MaxUrlLength", BW_CK_SIZE, "8K", 256, 1 * MB, NULL, OFF(max_url_length), true,
+	  "bytes of one URL" },
+	{ "StatsInterval", BW_CK_SECONDS, "10s", 1, 3600, NULL, OFF(stats_interval), true,
+	  "how often the message counters are written to the store" },
+	{ "AutoRestart", BW_CK_BOOL, "yes", 0, 0, NULL, OFF(auto_restart), false,
+	  "restart the filter process when it dies" },
+	{ "AutoRestartRate", BW_CK_STRING, "10/1h", 0, 0, NULL, OFF(auto_restart_rate), false,
+	  "at most this many restarts in this time (n/time), then give up" },
+};
+const size_t bw_conf_nkeys = sizeof(bw_conf_keys) / sizeof(bw_conf_keys[0]);
+
+/* ---------------------------------------------------------------- errors */
+
+void
+bw_errs_add(bw_errs *e, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (e->n == e->cap) {
+		size_t nc = e->cap ? e->cap * 2 : 8;
+		char **nm = realloc(e->msg, nc * sizeof(*nm));
+		if (nm == NULL)
+			return;
+		e->msg = nm;
+		e->cap = nc;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) >= 0)
+		e->msg[e->n++] = s;
+	va_end(ap);
+}
+
+void
+bw_errs_free(bw_errs *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->msg[i]);
+	free(e->msg);
+	memset(e, 0, sizeof(*e));
+}
+
+/* ---------------------------------------------------------------- values */
+
+static bool
+conf_parse_uint(const char *s, uint64_t *out, const char *units)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	if (*end && units) {
+		const char *u = strchr(units, tolower((unsigned char)*end));
+		if (u == NULL || end[1] != 0)
+			return false;
+		switch (*u) {
+		case 'k': mul = KB; break;
+		case 'm': mul = units[0] == 'k' ? MB : 60; break;
+		case 'g': mul = GB; break;
+		case 's': mul = 1; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		case 'w': mul = 7 * 86400; break;
+		}
+	} else if (*end)
+		return false;
+	if (mul > 1 && v > UINT64_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+bool
+bw_parse_size(const char *s, uint64_t *out)
+{
+	return conf_parse_uint(s, out, "kmg");
+}
+
+bool
+bw_parse_seconds(const char *s, uint64_t *out)
+{
+	return conf_parse_uint(s, out, "smhdw");
+}
+
+static bool
+conf_parse_bool(const char *s, bool *out)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" };
+	static const char *no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) { *out = true; return true; }
+		if (strcasecmp(s, no[i]) == 0) { *out = false; return true; }
+	}
+	return false;
+}
+
+/* index of s in "a|b|c", or -1 */
+static int
+conf_choice(const char *choices, const char *s)
+{
+	int idx = 0;
+	size_t sl = strlen(s);
+
+	for (const char *p = choices; *p; idx++) {
+		const char *bar = strchr(p, '|');
+		size_t l = bar ? (size_t)(bar - p) : strlen(p);
+		if (l == sl && strncasecmp(p, s, l) == 0)
+			return idx;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return -1;
+}
+
+/* Set one key from text; false with *why set when the value is bad. */
+static bool
+conf_set(bw_conf *c, const bw_conf_key *k, const char *val, const char **why)
+{
+	char *field = (char *)c + k->off;
+	uint64_t v;
+	bool b;
+	int idx;
+
+	switch (k->type) {
+	case BW_CK_STRING: {
+		size_t vl = strlen(val);
+		char *d = vl >= 2 && val[0] == '"' && val[vl - 1] == '"' ? strndup(val + 1, vl - 2)
+		    : strdup(val);
+		if (d == NULL) { *why = "out of memory"; return false; }
+		free(*(char **)field);
+		*(char **)field = d;
+		return true;
+	}
+	case BW_CK_BOOL:
+		if (!conf_parse_bool(val, &b)) { *why = "expected yes or no"; return false; }
+		*(bool *)field = b;
+		return true;
+	case BW_CK_UINT:
+		if (!conf_parse_uint(val, &v, NULL)) { *why = "expected a whole number"; return false; }
+		break;
+	case BW_CK_SIZE:
+		if (!bw_parse_size(val, &v)) { *why = "expected a size such as 512K, 10M or 1G"; return false; }
+		break;
+	case BW_CK_SECONDS:
+		if (!bw_parse_seconds(val, &v)) { *why = "expected a time such as 30s, 5m, 1h or 7d"; return false; }
+		break;
+	case BW_CK_ENUM:
+		if ((idx = conf_choice(k->choices, val)) < 0) { *why = "expected one of"; return false; }
+		if (k->off == OFF(log_level)) {
+			char *d = strdup(val);
+			if (d == NULL) { *why = "out of memory"; return false; }
+			for (char *p = d; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+			free(*(char **)field);
+			*(char **)field = d;
+		} else
+			*(int *)field = idx;
+		return true;
+	}
+	if (v < k->min || (k->max && v > k->max)) {
+		*why = "out of range";
+		return false;
+	}
+	if (k->off == OFF(map_size) || k->off == OFF(max_body_scan) || k->off == OFF(max_header_bytes)
+	    || k->off == OFF(max_header_line) || k->off == OFF(max_url_length))
+		*(uint64_t *)field = v;
+	else
+		*(unsigned *)field = (unsigned)v;
+	return true;
+}
+
+static const bw_conf_key *
+conf_find(const char *name)
+{
+	for (size_t i = 0; i < bw_conf_nkeys; i++)
+		if (strcasecmp(bw_conf_keys[i].name, name) == 0)
+			return &bw_conf_keys[i];
+	return NULL;
+}
+
+void
+bw_conf_defaults(bw_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < bw_conf_nkeys; i++) {
+		const char *why = NULL;
+		if (!conf_set(c, &bw_conf_keys[i], bw_conf_keys[i].def, &why))
+			bw_log(LOG_CRIT, "config: built-in default of %s is bad: %s",
+			    bw_conf_keys[i].name, why);
+	}
+}
+
+void
+bw_conf_free(bw_conf *c)
+{
+	for (size_t i = 0; i < bw_conf_nkeys; i++)
+		if (bw_conf_keys[i].type == BW_CK_STRING || bw_conf_keys[i].off == OFF(log_level)) {
+			char **f = (char **)((char *)c + bw_conf_keys[i].off);
+			free(*f);
+			*f = NULL;
+		}
+}
+
+/* the closest key name, for "did you mean" */
+static const char *
+conf_suggest(const char *name)
+{
+	const char *best = NULL;
+	size_t bestd = 4;
+
+	for (size_t i = 0; i < bw_conf_nkeys; i++) {
+		const char *k = bw_conf_keys[i].name;
+		size_t la = strlen(name), lb = strlen(k), prev[64], cur[64];
+
+		if (la >= 63 || lb >= 63)
+			continue;
+		for (size_t j = 0; j <= lb; j++)
+			prev[j] = j;
+		for (size_t a = 1; a <= la; a++) {
+			cur[0] = a;
+			for (size_t b = 1; b <= lb; b++) {
+				size_t cost = tolower((unsigned char)name[a - 1]) != tolower((unsigned char)k[b - 1]);
+				size_t m = prev[b] + 1;
+				if (cur[b - 1] + 1 < m) m = cur[b - 1] + 1;
+				if (prev[b - 1] + cost < m) m = prev[b - 1] + cost;
+				cur[b] = m;
+			}
+			memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+		}
+		if (prev[lb] < bestd) {
+			bestd = prev[lb];
+			best = k;
+		}
+	}
+	return best;
+}
+
+bool
+bw_conf_read(bw_conf *c, const char *path, bw_errs *errs)
+{
+	FILE *fp = fopen(path, "r");
+	char line[8192];
+	unsigned lineno = 0, seen_at[sizeof(bw_conf_keys) / sizeof(bw_conf_keys[0])] = { 0 };
+	size_t nerr = errs->n;
+
+	if (fp == NULL) {
+		bw_errs_add(errs, "%s: cannot open: %s", path, strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), fp)) {
+		char *p = line, *name, *val, *end;
+		const bw_conf_key *k;
+		const char *why = NULL;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			int ch;
+			bw_errs_add(errs, "%s:%u: line too long (more than %zu bytes)", path, lineno,
+			    sizeof(line) - 2);
+			while ((ch = fgetc(fp)) != EOF && ch != '\n')
+				;
+			continue;
+		}
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == 0 || *p == '#')
+			continue;
+		name = p;
+		while (*p && !isspace((unsigned char)*p))
+			p++;
+		if (*p)
+			*p++ = 0;
+		while (isspace((unsigned char)*p))
+			p++;
+		val = p;
+		/* a value ends at a " #" comment or the line end */
+		for (end = val; *end; end++)
+			if (*end == '#' && (end == val || isspace((unsigned char)end[-1])))
+				break;
+		*end = 0;
+		while (end > val && isspace((unsigned char)end[-1]))
+			*--end = 0;
+		if ((k = conf_find(name)) == NULL) {
+			const char *s = conf_suggest(name);
+			if (s)
+				bw_errs_add(errs, "%s:%u: unknown key \"%.60s\" (did you mean %s?)",
+				    path, lineno, name, s);
+			else
+				bw_errs_add(errs, "%s:%u: unknown key \"%.60s\"", path, lineno, name);
+			continue;
+		}
+		size_t ki = (size_t)(k - bw_conf_keys);
+		if (seen_at[ki]) {
+			bw_errs_add(errs, "%s:%u: %s given again (first at line %u)", path, lineno,
+			    k->name, seen_at[ki]);
+			continue;
+		}
+		seen_at[ki] = lineno;
+		if (*val == 0 && k->type != BW_CK_STRING) {
+			bw_errs_add(errs, "%s:%u: %s needs a value", path, lineno, k->name);
+			continue;
+		}
+		if (!conf_set(c, k, val, &why)) {
+			if (k->type == BW_CK_ENUM)
+				bw_errs_add(errs, "%s:%u: %s: bad value \"%.60s\": expected one of %s",
+				    path, lineno, k->name, val, k->choices);
+			else if (strcmp(why, "out of range") == 0)
+				bw_errs_add(errs, "%s:%u: %s: %.60s is out of range (%llu to %llu)",
+				    path, lineno, k->name, val, (unsigned long long)k->min,
+				    (unsigned long long)k->max);
+			else
+				bw_errs_add(errs, "%s:%u: %s: bad value \"%.60s\": %s", path, lineno,
+				    k->name, val, why);
+		} else if (k->off == OFF(socket) && strncmp(val, "unix:", 5) != 0
+		    && strncmp(val, "local:", 6) != 0 && strncmp(val, "inet:", 5) != 0
+		    && strncmp(val, "inet6:", 6) != 0 && val[0] != '/') {
+			bw_errs_add(errs, "%s:%u: Socket: \"%.100s\" is not unix:/path or inet:port@host",
+			    path, lineno, val);
+		} else if (k->off == OFF(store) && strncmp(val, "lmdb:/", 6) != 0
+		    && strncmp(val, "redis:", 6) != 0) {
+			bw_errs_add(errs, "%s:%u: Store: \"%.100s\" is not lmdb:/directory or redis:...",
+			    path, lineno, val);
+		} else if (k->off == OFF(syslog_facility) && bw_log_facility(val) < 0) {
+			bw_errs_add(errs, "%s:%u: SyslogFacility: unknown facility \"%.60s\"", path,
+			    lineno, val);
+		} else if (k->off == OFF(auto_restart_rate)) {
+			unsigned n;
+			char unit[32];
+			uint64_t secs;
+			if (sscanf(val, "%u/%31s", &n, unit) != 2 || n == 0 || !bw_parse_seconds(unit, &secs)
+			    || secs == 0)
+				bw_errs_add(errs, "%s:%u: AutoRestartRate: \"%.60s\" is not n/time (e.g. 10/1h)",
+				    path, lineno, val);
+		}
+	}
+	if (ferror(fp))
+		bw_errs_add(errs, "%s: read error: %s", path, strerror(errno));
+	fclose(fp);
+	return errs->n == nerr;
+}
+
+void
+bw_conf_diff_unreloadable(const bw_conf *old, const bw_conf *nw, bw_errs *errs)
+{
+	for (size_t i = 0; i < bw_conf_nkeys; i++) {
+		const bw_conf_key *k = &bw_conf_keys[i];
+		const char *a = (const char *)old + k->off, *b = (const char *)nw + k->off;
+		bool same;
+
+		if (k->reloadable)
+			continue;
+		switch (k->type) {
+		case BW_CK_STRING:
+			same = strcmp(*(char *const *)a, *(char *const *)b) == 0;
+			break;
+		case BW_CK_BOOL:
+			same = *(const bool *)a == *(const bool *)b;
+			break;
+		case BW_CK_SIZE:
+			same = *(const uint64_t *)a == *(const uint64_t *)b;
+			break;
+		default:
+			same = *(const unsigned *)a == *(const unsigned *)b;
+			break;
+		}
+		if (!same)
+			bw_errs_add(errs, "%s changed: restart required (the old value stays in force)",
+			    k->name);
+	}
+}
+
+/* ---------------------------------------------------------------- snapshot */
+
+static atomic_uint_fast64_t policy_generation;
+
+bw_policy *
+bw_policy_load(const char *conf_path, bw_errs *errs)
+{
+	bw_policy *p = calloc(1, sizeof(*p));
+	size_t nerr = errs->n;
+	char where[600];
+
+	if (p == NULL) {
+		bw_errs_add(errs, "out of memory");
+		return NULL;
+	}
+	p->refs = 1;
+	bw_conf_defaults(&p->conf);
+	if ((p->conf_path = strdup(conf_path)) == NULL || !bw_conf_read(&p->conf, conf_path, errs))
+		goto fail;
+	snprintf(where, sizeof(where), "%s: InternalHosts", conf_path);
+	p->internal = bw_netlist_parse(p->conf.internal_hosts, where, errs);
+	p->rules = bw_rules_load(p->conf.policy_file, errs);
+	if (p->conf.phrase_file[0] == 0)
+		bw_errs_add(errs, "%s: PhraseFile is empty: the unsubscribe phrases are required", conf_path);
+	else
+		p->phrases = bw_phrases_load(p->conf.phrase_file, errs);
+	if (errs->n != nerr)
+		goto fail;
+	p->generation = atomic_fetch_add(&policy_generation, 1) + 1;
+	return p;
+fail:
+	p->refs = 1;
+	bw_policy_unref(p);
+	return NULL;
+}
+
+bw_policy *
+bw_policy_ref(bw_policy *p)
+{
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	return p;
+}
+
+void
+bw_policy_unref(bw_policy *p)
+{
+	if (p == NULL || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	bw_netlist_free(p->internal);
+	bw_rules_free(p->rules);
+	bw_phrases_free(p->phrases);
+	bw_conf_free(&p->conf);
+	free(p->conf_path);
+	free(p);
+}

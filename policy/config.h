@@ -1,0 +1,116 @@
+/*
+ * config.h - the configuration table and the policy snapshot.
+ *
+ * One table (config.c) lists every key of bulkwarden.conf with its type,
+ * default, bounds and whether a reload can change it. The loader, the -n
+ * check, "bulkwardenctl config-keys" (which the tests compare with
+ * conf/bulkwarden.conf and the man page) are all driven by it.
+ *
+ * Everything derived from the config and policy files lives in one
+ * immutable, refcounted bw_policy; a reload builds a new one and swaps it,
+ * messages in flight keep theirs.
+ */
+#ifndef BW_CONFIG_H
+#define BW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- error lists: every problem, as "file:line: what" ---- */
+typedef struct bw_errs {
+	char **msg;
+	size_t n, cap;
+} bw_errs;
+void bw_errs_add(bw_errs *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bw_errs_free(bw_errs *e);
+
+typedef enum { BW_MODE_ENFORCE = 0, BW_MODE_MONITOR } bw_mode;
+/* what to do when a failure class happens */
+typedef enum { BW_ON_TEMPFAIL = 0, BW_ON_ACCEPT, BW_ON_REJECT } bw_onerr;
+
+typedef struct bw_conf {
+	char *socket;
+	char *user_id;
+	char *pid_file;
+	bool syslog;
+	char *syslog_facility;
+	char *log_level;
+	char *store;
+	uint64_t map_size;
+	unsigned max_readers;
+	int mode;                 /* bw_mode */
+	char *internal_hosts;
+	char *policy_file;
+	char *phrase_file;
+	int on_store_error;       /* bw_onerr */
+	int on_internal_error;    /* bw_onerr */
+	int on_limit;             /* bw_onerr */
+	unsigned bulk_recipients;
+	bool require_body_link;
+	bool require_list_unsubscribe;
+	bool require_one_click;
+	unsigned min_font_size;
+	char *verdict_header;
+	uint64_t max_body_scan;
+	uint64_t max_header_bytes;
+	uint64_t max_header_line;
+	unsigned max_mime_depth;
+	unsigned max_mime_parts;
+	unsigned max_html_depth;
+	unsigned max_links;
+	uint64_t max_url_length;
+	unsigned stats_interval;  /* seconds */
+	bool auto_restart;
+	char *auto_restart_rate;
+} bw_conf;
+
+typedef enum { BW_CK_STRING, BW_CK_BOOL, BW_CK_UINT, BW_CK_SIZE, BW_CK_SECONDS, BW_CK_ENUM } bw_ck_type;
+
+typedef struct bw_conf_key {
+	const char *name;
+	bw_ck_type type;
+	const char *def;       /* default, as written in the file */
+	uint64_t min, max;     /* numeric bounds */
+	const char *choices;   /* BW_CK_ENUM: "enforce|monitor" */
+	size_t off;            /* offset in bw_conf */
+	bool reloadable;       /* false: a change needs a restart */
+	const char *help;      /* one line for the sample file and man page */
+} bw_conf_key;
+
+extern const bw_conf_key bw_conf_keys[];
+extern const size_t bw_conf_nkeys;
+
+/* Defaults for every key. */
+void bw_conf_defaults(bw_conf *c);
+/* Read "Key value" lines; unknown keys, bad values and duplicates go to errs
+ * as file:line. Returns true when errs got nothing. */
+bool bw_conf_read(bw_conf *c, const char *path, bw_errs *errs);
+void bw_conf_free(bw_conf *c);
+/* Keys that differ and cannot be reloaded, named in errs ("restart required"). */
+void bw_conf_diff_unreloadable(const bw_conf *old, const bw_conf *nw, bw_errs *errs);
+/* Parse "10M", "64K", "1G"; "1h", "30s", "7d". false when malformed. */
+bool bw_parse_size(const char *s, uint64_t *out);
+bool bw_parse_seconds(const char *s, uint64_t *out);
+
+struct bw_netlist;
+struct bw_phrases;
+struct bw_rules;
+
+typedef struct bw_policy {
+	int refs;                    /* atomic */
+	bw_conf conf;
+	char *conf_path;
+	struct bw_netlist *internal; /* InternalHosts */
+	struct bw_phrases *phrases;  /* PhraseFile */
+	struct bw_rules *rules;      /* PolicyFile */
+	uint64_t generation;         /* increases on every load */
+} bw_policy;
+
+/* Load the config file and every file it names. NULL with errs filled when
+ * anything is wrong: nothing partial is ever used. */
+bw_policy *bw_policy_load(const char *conf_path, bw_errs *errs);
+bw_policy *bw_policy_ref(bw_policy *p);
+void bw_policy_unref(bw_policy *p);
+
+#endif

@@ -1,0 +1,654 @@
+/*
+ * engine.c - a message's facts in SMTP order, one verdict out.
+ *
+ * Facts are recorded as the callbacks bring them; each step decides as
+ * early as the facts allow (inbound and declared transactional mail is let
+ * go at MAIL FROM, non-bulk mail at end of headers), so the MTA is asked for
+ * no more than the policy needs.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "engine.h"
+#include "log.h"
+#include "netaddr.h"
+#include "rules.h"
+#include "unsub.h"
+
+struct bw_msg {
+	bw_policy *pol;
+	bw_store *st;
+	time_t now;
+	char addr[64];
+	bool internal, authed, outbound;
+	char *from, *auth;
+	char qid[32];
+	bw_sender_class sclass;
+	unsigned nrcpt, nexempt;
+	/* header facts */
+	bool list_id, list_unsub, precedence;
+	size_t hdr_bytes;
+	const char *limit;           /* config key of a bound hit */
+	bool force_set, force_bulk;
+	bool bulk;
+	const char *bulk_why;
+	bool checking;               /* body goes through unsub */
+	unsub_scan *unsub;
+	const unsub_result *res;
+	bool decided;
+	bw_verdict final;
+	char reason[400];            /* why refused, for log/header/report */
+	char hdrval[600];
+	bw_addhdr add[2];
+	char summary[1024];
+	char *report;
+};
+
+const char *
+bw_action_name(bw_action a)
+{
+	static const char *names[] = { "continue", "accept", "reject", "tempfail", "hold", "discard" };
+	return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "?";
+}
+
+/* ---------------------------------------------------------------- stats */
+
+static const char *stats_names[] = {
+	"messages", "inbound", "outbound", "bulk", "accepted",
+	"refused:unsubscribe", "refused:list-unsubscribe", "refused:one-click", "refused:limit",
+	"tempfail:limit", "tempfail:internal",
+	"monitor:would-refuse",
+};
+#define STATS_N (sizeof(stats_names) / sizeof(stats_names[0]))
+static atomic_int_fast64_t stats_pending[STATS_N];
+
+void
+bw_stats_count(const char *name)
+{
+	for (size_t i = 0; i < STATS_N; i++)
+		if (strcmp(stats_names[i], name) == 0) {
+			atomic_fetch_add(&stats_pending[i], 1);
+			return;
+		}
+}
+
+bw_store_err
+bw_stats_flush(bw_store *st)
+{
+	bw_counter_delta d[STATS_N];
+	int64_t taken[STATS_N];
+	size_t n = 0;
+	bw_store_err e;
+
+	for (size_t i = 0; i < STATS_N; i++) {
+		taken[i] = atomic_exchange(&stats_pending[i], 0);
+		if (taken[i]) {
+			d[n].name = stats_names[i];
+			d[n].delta = taken[i];
+			n++;
+		}
+	}
+	if (n == 0)
+		return BW_STORE_OK;
+	if ((e = bw_store_counter_add_many(st, d, n)) != BW_STORE_OK)
+		for (size_t i = 0; i < STATS_N; i++)   /* keep them for the next flush */
+			atomic_fetch_add(&stats_pending[i], taken[i]);
+	return e;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+verdict_set(bw_verdict *v, bw_action a, const char *rcode, const char *xcode, const char *rule,
+    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void
+verdict_set(bw_verdict *v, bw_action a, const char *rcode, const char *xcode, const char *rule,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(v, 0, sizeof(*v));
+	v->action = a;
+	snprintf(v->rcode, sizeof(v->rcode), "%s", rcode);
+	snprintf(v->xcode, sizeof(v->xcode), "%s", xcode);
+	v->rule = rule;
+	va_start(ap, fmt);
+	vsnprintf(v->text, sizeof(v->text), fmt, ap);
+	va_end(ap);
+	/* reply text must be printable ASCII without '%' */
+	for (char *p = v->text; *p; p++)
+		if (*p == '%' || (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+}
+
+static char *
+msg_strip_addr(const char *a)
+{
+	size_t l;
+
+	if (a == NULL)
+		return strdup("");
+	while (*a == ' ' || *a == '<')
+		a++;
+	l = strlen(a);
+	while (l && (a[l - 1] == '>' || a[l - 1] == ' '))
+		l--;
+	return strndup(a, l);
+}
+
+bw_msg *
+bw_msg_new(bw_policy *pol, bw_store *st, time_t now)
+{
+	bw_msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->pol = bw_policy_ref(pol);
+	m->st = st;
+	m->now = now;
+	bw_stats_count("messages");
+	return m;
+}
+
+void
+bw_msg_free(bw_msg *m)
+{
+	if (m == NULL)
+		return;
+	unsub_free(m->unsub);
+	bw_policy_unref(m->pol);
+	free(m->from);
+	free(m->auth);
+	free(m->report);
+	free(m);
+}
+
+void
+bw_msg_connect(bw_msg *m, const char *addr, const char *hostname)
+{
+	(void)hostname;
+	if (addr == NULL || *addr == 0) {
+		/* local submission (sendmail -bs, pickup): always ours */
+		snprintf(m->addr, sizeof(m->addr), "local");
+		m->internal = true;
+		return;
+	}
+	snprintf(m->addr, sizeof(m->addr), "%s", addr);
+	m->internal = bw_netlist_match(m->pol->internal, addr);
+}
+
+void
+bw_msg_queueid(bw_msg *m, const char *qid)
+{
+	if (qid)
+		snprintf(m->qid, sizeof(m->qid), "%s", qid);
+}
+
+void
+bw_msg_force_bulk(bw_msg *m, bool bulk)
+{
+	m->force_set = true;
+	m->force_bulk = bulk;
+	m->internal = true;
+}
+
+bool
+bw_msg_is_bulk(const bw_msg *m)
+{
+	return m->bulk;
+}
+
+bool
+bw_msg_is_outbound(const bw_msg *m)
+{
+	return m->outbound;
+}
+
+bw_action
+bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
+{
+	free(m->from);
+	free(m->auth);
+	m->from = msg_strip_addr(from);
+	m->auth = auth && *auth ? strdup(auth) : NULL;
+	m->authed = m->auth != NULL;
+	m->outbound = m->internal || m->authed;
+	m->sclass = bw_rules_sender(m->pol->rules, m->from, m->auth);
+	memset(v, 0, sizeof(*v));
+	if (!m->outbound) {
+		bw_stats_count("inbound");
+		return v->action = BW_ACT_ACCEPT;
+	}
+	bw_stats_count("outbound");
+	if (m->sclass == BW_SENDER_TRANSACTIONAL && !(m->force_set && m->force_bulk))
+		return v->action = BW_ACT_ACCEPT;
+	return BW_ACT_CONTINUE;
+}
+
+bw_action
+bw_msg_rcpt(bw_msg *m, const char *rcpt, bw_verdict *v)
+{
+	char *r = msg_strip_addr(rcpt);
+
+	memset(v, 0, sizeof(*v));
+	m->nrcpt++;
+	if (r && bw_rules_exempt_rcpt(m->pol->rules, r))
+		m->nexempt++;
+	free(r);
+	return BW_ACT_CONTINUE;
+}
+
+static bool
+msg_hdr_is(const char *name, const char *want)
+{
+	return strcasecmp(name, want) == 0;
+}
+
+void
+bw_msg_header(bw_msg *m, const char *name, const char *value)
+{
+	size_t l = strlen(name) + strlen(value) + 4;
+
+	m->hdr_bytes += l;
+	if (l > m->pol->conf.max_header_line && m->limit == NULL)
+		m->limit = "MaxHeaderLine";
+	if (m->hdr_bytes > m->pol->conf.max_header_bytes && m->limit == NULL)
+		m->limit = "MaxHeaderBytes";
+	if (msg_hdr_is(name, "List-Id"))
+		m->list_id = true;
+	else if (msg_hdr_is(name, "List-Unsubscribe"))
+		m->list_unsub = true;
+	else if (msg_hdr_is(name, "Precedence")) {
+		const char *p = value;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncasecmp(p, "bulk", 4) == 0 || strncasecmp(p, "list", 4) == 0)
+			m->precedence = true;
+	}
+	if (m->unsub == NULL && m->limit == NULL)
+		m->unsub = unsub_new(m->pol);
+	if (m->unsub && m->limit == NULL)
+		unsub_header(m->unsub, name, value);
+}
+
+/* Is it bulk? Sets m->bulk and m->bulk_why. */
+static void
+msg_classify(bw_msg *m)
+{
+	if (m->force_set) {
+		m->bulk = m->force_bulk;
+		m->bulk_why = m->force_bulk ? "forced" : NULL;
+	} else if (m->sclass == BW_SENDER_BULK) {
+		m->bulk = true, m->bulk_why = "bulk-sender";
+	} else if (m->list_id) {
+		m->bulk = true, m->bulk_why = "List-Id";
+	} else if (m->list_unsub) {
+		m->bulk = true, m->bulk_why = "List-Unsubscribe";
+	} else if (m->precedence) {
+		m->bulk = true, m->bulk_why = "Precedence";
+	} else if (m->nrcpt > m->pol->conf.bulk_recipients) {
+		m->bulk = true, m->bulk_why = "recipients";
+	}
+}
+
+bw_action
+bw_msg_eoh(bw_msg *m, bw_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (m->force_set)
+		m->outbound = true;
+	if (!m->outbound)
+		return v->action = BW_ACT_ACCEPT;
+	msg_classify(m);
+	if (!m->bulk)
+		return v->action = BW_ACT_ACCEPT;
+	bw_stats_count("bulk");
+	if (m->nrcpt > 0 && m->nexempt == m->nrcpt)
+		return v->action = BW_ACT_ACCEPT;
+	m->checking = true;
+	if (m->unsub == NULL && m->limit == NULL)
+		m->unsub = unsub_new(m->pol);
+	if (m->unsub == NULL && m->limit == NULL) {
+		const bw_conf *c = &m->pol->conf;
+		bw_log(LOG_ERR, "%s: out of memory starting the message scan", m->qid[0] ? m->qid : "-");
+		bw_stats_count("tempfail:internal");
+		if (c->on_internal_error == BW_ON_ACCEPT)
+			return v->action = BW_ACT_ACCEPT;
+		verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.3.0", "internal",
+		    "bulkwarden: temporary failure, try again later");
+		return BW_ACT_TEMPFAIL;
+	}
+	return BW_ACT_CONTINUE;
+}
+
+bw_action
+bw_msg_body(bw_msg *m, const char *buf, size_t len)
+{
+	if (!m->checking || m->limit || m->unsub == NULL)
+		return BW_ACT_ACCEPT;
+	if (!unsub_body_feed(m->unsub, buf, len))
+		return BW_ACT_ACCEPT;
+	return BW_ACT_CONTINUE;
+}
+
+/* The reason text for a failed body view: "text/html part: link hidden by display:none" */
+static void
+msg_view_reason(const unsub_result *r, char *out, size_t outsz)
+{
+	if (r->worst && r->worst->detail)
+		snprintf(out, outsz, "%s part: %s", r->worst->part, r->worst->detail);
+	else if (r->worst)
+		snprintf(out, outsz, "%s part: %s", r->worst->part, unsub_body_name(r->body));
+	else
+		snprintf(out, outsz, "no text/plain or text/html body");
+}
+
+/* Decide from the unsubscribe findings. v gets the enforce verdict. */
+static void
+msg_decide(bw_msg *m, bw_verdict *v)
+{
+	const bw_conf *c = &m->pol->conf;
+	const unsub_result *r = m->res;
+	char why[300];
+	const char *lim = m->limit ? m->limit : (r ? r->limit : NULL);
+
+	if (lim) {
+		snprintf(m->reason, sizeof(m->reason), "limit:%s", lim);
+		if (c->on_limit == BW_ON_ACCEPT) {
+			verdict_set(v, BW_ACT_ACCEPT, "", "", "limit", "accepted over %s", lim);
+		} else if (c->on_limit == BW_ON_REJECT) {
+			verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "limit",
+			    "message exceeds %s: bulkwarden cannot check it", lim);
+		} else {
+			verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.7.1", "limit",
+			    "message exceeds %s: bulkwarden cannot check it now", lim);
+		}
+		return;
+	}
+	if (c->require_body_link && r->body != UNSUB_VISIBLE) {
+		msg_view_reason(r, why, sizeof(why));
+		snprintf(m->reason, sizeof(m->reason), "%s", why);
+		verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "unsubscribe",
+		    "bulk mail must show a visible unsubscribe link (%s)", why);
+		return;
+	}
+	if (c->require_list_unsubscribe && r->list_unsubscribe != UNSUB_HDR_OK) {
+		snprintf(m->reason, sizeof(m->reason), "List-Unsubscribe %s%s%s",
+		    unsub_hdr_name(r->list_unsubscribe), r->lu_detail ? ": " : "",
+		    r->lu_detail ? r->lu_detail : "");
+		verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "list-unsubscribe",
+		    "bulk mail must carry a valid List-Unsubscribe header, RFC 2369 (%s)", m->reason);
+		return;
+	}
+	if (c->require_one_click && r->one_click != UNSUB_HDR_OK) {
+		snprintf(m->reason, sizeof(m->reason), "one-click %s%s%s",
+		    unsub_hdr_name(r->one_click), r->oc_detail ? ": " : "",
+		    r->oc_detail ? r->oc_detail : "");
+		verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "one-click",
+		    "bulk mail must offer one-click unsubscribe, RFC 8058 (%s)", m->reason);
+		return;
+	}
+	verdict_set(v, BW_ACT_ACCEPT, "", "", NULL, "ok");
+}
+
+bw_action
+bw_msg_eom(bw_msg *m, bw_verdict *v)
+{
+	const bw_conf *c = &m->pol->conf;
+	bw_verdict ev;
+	const char *qid = m->qid[0] ? m->qid : "-";
+
+	memset(v, 0, sizeof(*v));
+	if (!m->checking) {
+		bw_stats_count("accepted");
+		snprintf(m->summary, sizeof(m->summary),
+		    "%s: client=%s from=<%.100s> rcpt=%u outbound=%s bulk=no action=accept", qid,
+		    m->addr, m->from ? m->from : "", m->nrcpt, m->outbound ? "yes" : "no");
+		return v->action = BW_ACT_ACCEPT;
+	}
+	if (m->unsub && m->res == NULL)
+		m->res = unsub_finish(m->unsub);
+	if (m->res == NULL && m->limit == NULL) {
+		bw_stats_count("tempfail:internal");
+		if (c->on_internal_error == BW_ON_ACCEPT)
+			return v->action = BW_ACT_ACCEPT;
+		verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.3.0", "internal",
+		    "bulkwarden: temporary failure, try again later");
+		return BW_ACT_TEMPFAIL;
+	}
+	msg_decide(m, &ev);
+	m->final = ev;
+	if (ev.action == BW_ACT_REJECT || ev.action == BW_ACT_TEMPFAIL) {
+		char stat[64];
+		snprintf(stat, sizeof(stat), "%s:%s",
+		    ev.action == BW_ACT_REJECT ? "refused" : "tempfail", ev.rule);
+		if (c->mode == BW_MODE_MONITOR) {
+			bw_stats_count("monitor:would-refuse");
+			*v = ev;
+			v->would = true;
+			v->action = BW_ACT_ACCEPT;
+		} else {
+			bw_stats_count(stat);
+			*v = ev;
+		}
+	} else {
+		bw_stats_count("accepted");
+		*v = ev;
+		v->action = BW_ACT_ACCEPT;
+	}
+	/* the verdict header on checked mail that goes on */
+	if (v->action == BW_ACT_ACCEPT && c->verdict_header[0]) {
+		if (v->would)
+			snprintf(m->hdrval, sizeof(m->hdrval), "would-refuse rule=%s (%s)", ev.rule,
+			    m->reason);
+		else if (m->res)
+			snprintf(m->hdrval, sizeof(m->hdrval), "pass unsub=%s list-unsubscribe=%s one-click=%s",
+			    unsub_body_name(m->res->body), unsub_hdr_name(m->res->list_unsubscribe),
+			    unsub_hdr_name(m->res->one_click));
+		else
+			snprintf(m->hdrval, sizeof(m->hdrval), "pass (%s)", m->reason);
+		for (char *p = m->hdrval; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+				*p = '?';
+		m->add[0].name = c->verdict_header;
+		m->add[0].value = m->hdrval;
+	}
+	snprintf(m->summary, sizeof(m->summary),
+	    "%s: client=%s from=<%.100s> rcpt=%u outbound=yes bulk=%s unsub=%s list-unsubscribe=%s "
+	    "one-click=%s action=%s%s%s%s%s", qid, m->addr, m->from ? m->from : "", m->nrcpt,
+	    m->bulk_why ? m->bulk_why : "yes",
+	    m->res ? unsub_body_name(m->res->body) : "-",
+	    m->res ? unsub_hdr_name(m->res->list_unsubscribe) : "-",
+	    m->res ? unsub_hdr_name(m->res->one_click) : "-",
+	    v->would ? "would-" : "", bw_action_name(ev.action == BW_ACT_ACCEPT ? BW_ACT_ACCEPT : ev.action),
+	    m->reason[0] ? " reason=\"" : "", m->reason, m->reason[0] ? "\"" : "");
+	return v->action;
+}
+
+const bw_addhdr *
+bw_msg_add_headers(bw_msg *m)
+{
+	return m->add;
+}
+
+const char *
+bw_msg_summary(bw_msg *m)
+{
+	return m->summary;
+}
+
+/* ---------------------------------------------------------------- files */
+
+bw_action
+bw_msg_feed_file(bw_msg *m, const char *data, size_t len, size_t chunk, bw_verdict *v)
+{
+	const char *p = data, *end = data + len;
+	char *name = NULL, *val = NULL;
+	size_t vlen = 0;
+	bw_action a;
+
+	if (chunk == 0)
+		chunk = 65535;
+	if ((a = bw_msg_envfrom(m, "", NULL, v)) != BW_ACT_CONTINUE && !m->force_set)
+		return a;
+	/* headers: unfold continuation lines, stop at the first empty line */
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		size_t ll = (size_t)(le - p);
+
+		if (ll && p[ll - 1] == '\r')
+			ll--;
+		if (ll == 0) {
+			p = nl ? nl + 1 : end;
+			break;
+		}
+		if ((*p == ' ' || *p == '\t') && name) {
+			char *nv = realloc(val, vlen + ll + 2);
+			if (nv) {
+				val = nv;
+				val[vlen++] = '\n';
+				memcpy(val + vlen, p, ll);
+				vlen += ll;
+				val[vlen] = 0;
+			}
+		} else {
+			const char *colon = memchr(p, ':', ll);
+			if (name) {
+				bw_msg_header(m, name, val ? val : "");
+				free(name), free(val);
+				name = val = NULL;
+			}
+			if (colon) {
+				const char *vs = colon + 1;
+				while (vs < p + ll && (*vs == ' ' || *vs == '\t'))
+					vs++;
+				name = strndup(p, (size_t)(colon - p));
+				vlen = (size_t)(p + ll - vs);
+				val = strndup(vs, vlen);
+			} else if (p == data && ll > 5 && memcmp(p, "From ", 5) == 0) {
+				/* mbox separator line: not a header */
+			}
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if (name)
+		bw_msg_header(m, name, val ? val : "");
+	free(name);
+	free(val);
+	if ((a = bw_msg_eoh(m, v)) != BW_ACT_CONTINUE)
+		goto eom;
+	while (p < end) {
+		size_t n = (size_t)(end - p) < chunk ? (size_t)(end - p) : chunk;
+		if (bw_msg_body(m, p, n) != BW_ACT_CONTINUE)
+			break;
+		p += n;
+	}
+eom:
+	return bw_msg_eom(m, v);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+static json_t *
+msg_report_obj(bw_msg *m, const char *file)
+{
+	const unsub_result *r = m->res;
+	json_t *o = json_object(), *links = json_array(), *reasons = json_array();
+	bool refused = m->final.action == BW_ACT_REJECT || m->final.action == BW_ACT_TEMPFAIL;
+
+	json_object_set_new(o, "file", json_string(file ? file : "-"));
+	json_object_set_new(o, "verdict", json_string(refused ? "refuse" : "accept"));
+	json_object_set_new(o, "bulk", json_boolean(m->bulk));
+	if (m->final.rule)
+		json_object_set_new(o, "rule", json_string(m->final.rule));
+	if (refused)
+		json_object_set_new(o, "reply", json_sprintf("%s %s %s", m->final.rcode,
+		    m->final.xcode, m->final.text));
+	json_object_set_new(o, "body_link", json_string(r ? unsub_body_name(r->body) : "absent"));
+	json_object_set_new(o, "list_unsubscribe",
+	    json_string(r ? unsub_hdr_name(r->list_unsubscribe) : "absent"));
+	json_object_set_new(o, "one_click", json_string(r ? unsub_hdr_name(r->one_click) : "absent"));
+	if (r) {
+		for (size_t i = 0; i < r->nlinks; i++) {
+			const unsub_link *l = &r->links[i];
+			json_t *lo = json_object();
+			json_object_set_new(lo, "part", json_string(l->part ? l->part : ""));
+			json_object_set_new(lo, "href", json_stringn_nocheck(l->href ? l->href : "",
+			    l->href ? strlen(l->href) : 0));
+			json_object_set_new(lo, "text", json_stringn_nocheck(l->text ? l->text : "",
+			    l->text ? strlen(l->text) : 0));
+			json_object_set_new(lo, "unsubscribe", json_boolean(l->unsubscribe));
+			json_object_set_new(lo, "visible", json_boolean(l->visible));
+			if (l->why)
+				json_object_set_new(lo, "why", json_string(l->why));
+			json_array_append_new(links, lo);
+		}
+		for (size_t i = 0; i < r->nviews; i++)
+			if (r->views[i].result != UNSUB_VISIBLE)
+				json_array_append_new(reasons, json_sprintf("%s part: %s", r->views[i].part,
+				    r->views[i].detail ? r->views[i].detail : unsub_body_name(r->views[i].result)));
+		if (r->list_unsubscribe == UNSUB_HDR_MALFORMED && r->lu_detail)
+			json_array_append_new(reasons, json_sprintf("List-Unsubscribe: %s", r->lu_detail));
+		if (r->one_click == UNSUB_HDR_MALFORMED && r->oc_detail)
+			json_array_append_new(reasons, json_sprintf("List-Unsubscribe-Post: %s", r->oc_detail));
+	}
+	if (m->limit || (r && r->limit))
+		json_array_append_new(reasons, json_sprintf("limit:%s", m->limit ? m->limit : r->limit));
+	json_object_set_new(o, "links", links);
+	json_object_set_new(o, "reasons", reasons);
+	return o;
+}
+
+const char *
+bw_msg_report_json(bw_msg *m, const char *file)
+{
+	json_t *o = msg_report_obj(m, file);
+
+	free(m->report);
+	m->report = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	return m->report;
+}
+
+const char *
+bw_msg_report_text(bw_msg *m, const char *file)
+{
+	const unsub_result *r = m->res;
+	char *buf = NULL;
+	size_t sz = 0;
+	FILE *fp = open_memstream(&buf, &sz);
+	bool refused = m->final.action == BW_ACT_REJECT || m->final.action == BW_ACT_TEMPFAIL;
+
+	if (fp == NULL)
+		return "";
+	fprintf(fp, "%s: %s\n", file ? file : "-", refused ? "REFUSE" : "accept");
+	if (refused)
+		fprintf(fp, "  reply:            %s %s %s\n", m->final.rcode, m->final.xcode, m->final.text);
+	fprintf(fp, "  bulk:             %s\n", m->bulk ? "yes" : "no");
+	fprintf(fp, "  body link:        %s\n", r ? unsub_body_name(r->body) : "absent");
+	fprintf(fp, "  List-Unsubscribe: %s%s%s\n", r ? unsub_hdr_name(r->list_unsubscribe) : "absent",
+	    r && r->lu_detail ? " - " : "", r && r->lu_detail ? r->lu_detail : "");
+	fprintf(fp, "  one-click:        %s%s%s\n", r ? unsub_hdr_name(r->one_click) : "absent",
+	    r && r->oc_detail ? " - " : "", r && r->oc_detail ? r->oc_detail : "");
+	for (size_t i = 0; r && i < r->nviews; i++)
+		fprintf(fp, "  view %-13s %s%s%s\n", r->views[i].part, unsub_body_name(r->views[i].result),
+		    r->views[i].detail ? " - " : "", r->views[i].detail ? r->views[i].detail : "");
+	for (size_t i = 0; r && i < r->nlinks; i++)
+		if (r->links[i].unsubscribe)
+			fprintf(fp, "  unsubscribe link  [%s] %s %.200s%s%s\n", r->links[i].part,
+			    r->links[i].visible ? "visible" : "hidden", r->links[i].href ? r->links[i].href : "",
+			    r->links[i].why ? " - " : "", r->links[i].why ? r->links[i].why : "");
+	fclose(fp);
+	free(m->report);
+	m->report = buf;
+	return m->report;
+}

@@ -1,0 +1,33 @@
+/*
+ * rules.h - the policy file: who is a bulk sender, who is transactional,
+ * which recipients are exempt.
+ *
+ *   # directive   pattern
+ *   bulk-sender           news@example.com
+ *   bulk-sender           @lists.example.com      (a whole domain)
+ *   bulk-sender           auth:campaigns          (a SASL login)
+ *   transactional-sender  receipts@example.com
+ *   exempt-recipient      abuse@example.net
+ *
+ * Addresses compare case-insensitively. A pattern "@.example.com" also
+ * matches every subdomain.
+ */
+#ifndef BW_RULES_H
+#define BW_RULES_H
+
+#include <stdbool.h>
+#include "config.h"
+
+typedef struct bw_rules bw_rules;
+
+typedef enum { BW_SENDER_UNKNOWN = 0, BW_SENDER_BULK, BW_SENDER_TRANSACTIONAL } bw_sender_class;
+
+/* path NULL or "": an empty rule set. NULL with errs on error. */
+bw_rules *bw_rules_load(const char *path, bw_errs *errs);
+void bw_rules_free(bw_rules *r);
+/* from: envelope sender (no brackets); auth: SASL login or NULL */
+bw_sender_class bw_rules_sender(const bw_rules *r, const char *from, const char *auth);
+bool bw_rules_exempt_rcpt(const bw_rules *r, const char *rcpt);
+size_t bw_rules_count(const bw_rules *r);
+
+#endif
