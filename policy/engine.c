@@ -16,11 +16,14 @@
 
 #include <jansson.h>
 
+#include "dkimcov.h"
 #include "engine.h"
 #include "log.h"
 #include "netaddr.h"
 #include "rules.h"
 #include "unsub.h"
+
+#define MSG_MAX_DKIM 8   /* DKIM-Signature headers looked at */
 
 struct bw_msg {
 	bw_policy *pol;
@@ -34,6 +37,11 @@ struct bw_msg {
 	unsigned nrcpt, nexempt;
 	/* header facts */
 	bool list_id, list_unsub, precedence;
+	char *dkim_names[MSG_MAX_DKIM + 1];   /* DKIM-Signature headers and the From */
+	char *dkim_values[MSG_MAX_DKIM + 1];
+	size_t ndkim;
+	bool dkim_seen;
+	dkimcov_result dkim;
 	size_t hdr_bytes;
 	const char *limit;           /* config key of a bound hit */
 	bool force_set, force_bulk;
@@ -168,6 +176,8 @@ bw_msg_free(bw_msg *m)
 	free(m->from);
 	free(m->auth);
 	free(m->report);
+	for (size_t i = 0; i < m->ndkim; i++)
+		free(m->dkim_names[i]), free(m->dkim_values[i]);
 	free(m);
 }
 
@@ -272,6 +282,17 @@ bw_msg_header(bw_msg *m, const char *name, const char *value)
 			p++;
 		if (strncasecmp(p, "bulk", 4) == 0 || strncasecmp(p, "list", 4) == 0)
 			m->precedence = true;
+	}
+	if ((msg_hdr_is(name, "DKIM-Signature") || msg_hdr_is(name, "From"))
+	    && m->ndkim < MSG_MAX_DKIM + 1 && m->limit == NULL) {
+		if (msg_hdr_is(name, "DKIM-Signature"))
+			m->dkim_seen = true;
+		m->dkim_names[m->ndkim] = strdup(name);
+		m->dkim_values[m->ndkim] = strdup(value);
+		if (m->dkim_names[m->ndkim] && m->dkim_values[m->ndkim])
+			m->ndkim++;
+		else
+			free(m->dkim_names[m->ndkim]), free(m->dkim_values[m->ndkim]);
 	}
 	if (m->unsub == NULL && m->limit == NULL)
 		m->unsub = unsub_new(m->pol);
@@ -388,6 +409,15 @@ msg_decide(bw_msg *m, bw_verdict *v)
 		    "bulk mail must carry a valid List-Unsubscribe header, RFC 2369 (%s)", m->reason);
 		return;
 	}
+	if (c->require_one_click && r->one_click == UNSUB_HDR_OK && m->dkim.nsigs > 0
+	    && !(m->dkim.covers_lu && m->dkim.covers_post)) {
+		snprintf(m->reason, sizeof(m->reason), "DKIM signature d=%.100s does not cover %s",
+		    m->dkim.domain, m->dkim.covers_lu ? "List-Unsubscribe-Post"
+		    : "List-Unsubscribe and List-Unsubscribe-Post");
+		verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "one-click",
+		    "bulk mail must offer one-click unsubscribe, RFC 8058 (%s)", m->reason);
+		return;
+	}
 	if (c->require_one_click && r->one_click != UNSUB_HDR_OK) {
 		snprintf(m->reason, sizeof(m->reason), "one-click %s%s%s",
 		    unsub_hdr_name(r->one_click), r->oc_detail ? ": " : "",
@@ -416,6 +446,9 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 	}
 	if (m->unsub && m->res == NULL)
 		m->res = unsub_finish(m->unsub);
+	if (m->dkim_seen)
+		dkimcov_check((const char *const *)m->dkim_names, (const char *const *)m->dkim_values,
+		    m->ndkim, &m->dkim);
 	if (m->res == NULL && m->limit == NULL) {
 		bw_stats_count("tempfail:internal");
 		if (c->on_internal_error == BW_ON_ACCEPT)
@@ -577,6 +610,13 @@ msg_report_obj(bw_msg *m, const char *file)
 	json_object_set_new(o, "list_unsubscribe",
 	    json_string(r ? unsub_hdr_name(r->list_unsubscribe) : "absent"));
 	json_object_set_new(o, "one_click", json_string(r ? unsub_hdr_name(r->one_click) : "absent"));
+	if (m->dkim.nsigs > 0) {
+		json_t *d = json_object();
+		json_object_set_new(d, "domain", json_string(m->dkim.domain));
+		json_object_set_new(d, "covers_list_unsubscribe", json_boolean(m->dkim.covers_lu));
+		json_object_set_new(d, "covers_list_unsubscribe_post", json_boolean(m->dkim.covers_post));
+		json_object_set_new(o, "dkim", d);
+	}
 	if (r) {
 		for (size_t i = 0; i < r->nlinks; i++) {
 			const unsub_link *l = &r->links[i];
