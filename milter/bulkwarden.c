@@ -148,6 +148,11 @@ reload(bool quiet)
 	cb_set_policy(p);
 }
 
+/*
+ * SIGUSR1: reload. SIGUSR2 (from the supervisor on SIGTERM): stop taking new
+ * messages, let the ones in flight finish (30 s at most), then stop libmilter.
+ * libmilter's own SIGTERM handling would drop the sessions in flight.
+ */
 static void *
 signal_thread(void *arg)
 {
@@ -157,8 +162,19 @@ signal_thread(void *arg)
 	for (;;) {
 		if (sigwait(set, &sig) != 0)
 			continue;
-		if (sig == SIGUSR1)
+		if (sig == SIGUSR1) {
 			reload(false);
+		} else if (sig == SIGUSR2) {
+			cb_set_draining();
+			bw_log(LOG_INFO, "stopping: %ld messages in flight", cb_inflight());
+			for (int i = 0; i < 300 && cb_inflight() > 0; i++)
+				usleep(100000);
+			if (cb_inflight() > 0)
+				bw_log(LOG_WARNING, "stopping with %ld messages still in flight "
+				    "(the MTA retries them)", cb_inflight());
+			smfi_stop();
+			return NULL;
+		}
 	}
 	return NULL;
 }
@@ -167,7 +183,8 @@ static int
 filter_main(void)
 {
 	static bw_store *st;
-	static sigset_t usr1;
+	static sigset_t ours;
+	sigset_t all;
 	pthread_t sig_tid, stats_tid;
 	bw_store_opts so = { .map_size = boot.map_size, .max_readers = boot.max_readers };
 	char err[512];
@@ -180,21 +197,26 @@ filter_main(void)
 		bw_log(LOG_NOTICE, "store: cleared %d stale reader slots", cleared);
 	}
 	cb_set_store(st);
-	/* SIGUSR1 is ours; libmilter's signal thread takes SIGHUP, SIGTERM, SIGINT */
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
-	pthread_create(&sig_tid, NULL, signal_thread, &usr1);
+	/*
+	 * Block every signal we or libmilter wait for before any thread starts, so
+	 * that none lands in a thread that does not expect it. SIGUSR1 and SIGUSR2
+	 * are ours; libmilter's signal thread takes SIGHUP, SIGTERM and SIGINT.
+	 */
+	sigemptyset(&all);
+	sigaddset(&all, SIGUSR1);
+	sigaddset(&all, SIGUSR2);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	sigemptyset(&ours);
+	sigaddset(&ours, SIGUSR1);
+	sigaddset(&ours, SIGUSR2);
+	pthread_create(&sig_tid, NULL, signal_thread, &ours);
 	pthread_detach(sig_tid);
 	pthread_create(&stats_tid, NULL, stats_thread, &st);
 
 	int r = smfi_main();
-	/* SIGTERM: libmilter stopped accepting; let messages in flight finish */
-	for (int i = 0; i < 300 && cb_inflight() > 0; i++)
-		usleep(100000);
-	if (cb_inflight() > 0)
-		bw_log(LOG_WARNING, "stopping with %ld messages still in flight (the MTA retries them)",
-		    cb_inflight());
 	atomic_store(&stopping, 1);
 	pthread_join(stats_tid, NULL);
 	if (st) {

@@ -33,6 +33,7 @@ static pthread_mutex_t cb_lock = PTHREAD_MUTEX_INITIALIZER;
 static bw_policy *cb_current;
 static bw_store *cb_store;
 static atomic_long cb_active;
+static atomic_bool cb_draining;
 
 void
 cb_set_policy(bw_policy *p)
@@ -61,6 +62,12 @@ void
 cb_set_store(bw_store *st)
 {
 	cb_store = st;
+}
+
+void
+cb_set_draining(void)
+{
+	atomic_store(&cb_draining, true);
 }
 
 long
@@ -178,6 +185,10 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	if (c == NULL)
 		return cb_no_context(ctx, "MAIL FROM");
 	cb_msg_done(c);
+	if (atomic_load(&cb_draining)) {
+		smfi_setreply(ctx, "451", "4.3.2", "bulkwarden is restarting, try again later");
+		return SMFIS_TEMPFAIL;
+	}
 	p = cb_policy();
 	c->msg = bw_msg_new(p, cb_store, time(NULL));
 	bw_policy_unref(p);

@@ -18,5 +18,7 @@ bw_policy *cb_policy(void);
 void cb_set_store(bw_store *st);
 /* Messages between MAIL FROM and their end, right now. */
 long cb_inflight(void);
+/* From now on new messages are told to come back later (the filter is stopping). */
+void cb_set_draining(void);
 
 #endif

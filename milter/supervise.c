@@ -4,7 +4,8 @@
  * The parent holds the listening socket (opened by main before the fork), so
  * a restarted child serves the same socket without needing root again.
  * Signals: SIGHUP, SIGUSR1 -> the child reloads (SIGUSR1); SIGTERM, SIGINT ->
- * the child finishes what is in flight and exits, then the parent exits.
+ * the child (told with SIGUSR2) finishes what is in flight and exits, then the
+ * parent exits with the child's status.
  */
 #include <errno.h>
 #include <signal.h>
@@ -53,7 +54,8 @@ sup_spawn(int (*child_main)(void), const sigset_t *orig)
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGCHLD, &sa, NULL);
-		sigprocmask(SIG_SETMASK, orig, NULL);
+		/* signals stay blocked: child_main decides which thread takes them */
+		(void)orig;
 		_exit(child_main());
 	}
 	if (pid < 0)
@@ -132,13 +134,21 @@ sup_run(const sup_opts *o, int (*child_main)(void))
 		if (sup_got_stop) {
 			sup_got_stop = 0;
 			bw_log(LOG_INFO, "stopping: waiting for messages in flight");
-			if (child > 0) {
-				kill(child, SIGTERM);
-				while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-					;
+			if (child < 0) {
+				free(restarts);
+				return 0;
 			}
+			/* SIGUSR2: the child drains what is in flight, then stops */
+			kill(child, SIGUSR2);
+			while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+				;
 			free(restarts);
-			return child > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+			if (WIFSIGNALED(status)) {
+				bw_log(LOG_ERR, "filter process %ld killed by signal %d while stopping",
+				    (long)child, WTERMSIG(status));
+				return 1;
+			}
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 		}
 		if (sup_got_child) {
 			pid_t pid;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -481,7 +482,10 @@ bw_policy_load(const char *conf_path, bw_errs *errs)
 	}
 	p->refs = 1;
 	bw_conf_defaults(&p->conf);
-	if ((p->conf_path = strdup(conf_path)) == NULL || !bw_conf_read(&p->conf, conf_path, errs))
+	if ((p->conf_path = strdup(conf_path)) == NULL)
+		goto fail;
+	/* with errors in the file, still check the files it names: report everything */
+	if (!bw_conf_read(&p->conf, conf_path, errs) && access(conf_path, R_OK) != 0)
 		goto fail;
 	snprintf(where, sizeof(where), "%s: InternalHosts", conf_path);
 	p->internal = bw_netlist_parse(p->conf.internal_hosts, where, errs);

@@ -129,6 +129,7 @@ tap_done() {
 	bw_cleanup
 	if [ "$tap_failed" -eq 0 ] && [ "${BW_KEEP_RUN:-0}" != 1 ] && [ -n "${BW_RUN:-}" ]; then
 		rm -rf "$BW_RUN"
+		[ -L "${BW_RUN_LINK:-}" ] && rm -f "$BW_RUN_LINK"
 	elif [ -n "${BW_RUN:-}" ]; then
 		echo "# run directory kept: $BW_RUN" >&2
 	fi
@@ -137,36 +138,50 @@ tap_done() {
 }
 
 # ---------------------------------------------------------------- run dir
-declare -a BW_TRACK_PIDS=()     # every background process we started
-declare -a BW_TRACK_POSTFIX=()  # private Postfix config dirs we started
-declare -A BW_PID=() BW_DIR=() BW_SOCK=() BW_PORT=()
-declare -A BW_PORTS_GIVEN=()
+declare -ga BW_TRACK_PIDS=()     # every background process we started
+declare -ga BW_TRACK_POSTFIX=()  # private Postfix config dirs we started
+declare -gA BW_PID=() BW_DIR=() BW_SOCK=() BW_PORT=() BW_CONF=()
+declare -gA BW_PORTS_GIVEN=()
 
 # tap_init LAYER: run dir $top_builddir/tests/run/LAYER (fresh), traps.
 # When the build tree cannot be reached by the unprivileged users the
-# daemons run as (a build under /root), the run dir lives in /tmp and
-# tests/run/LAYER is a symlink to it.
+# daemons run as (a build under /root), the run dir is a mktemp directory
+# and tests/run/LAYER is a symlink to it.
 tap_init() {
 	local layer=$1 link
+	case $layer in
+	milter) BW_PORT_BASE=20000 ;;
+	e2e) BW_PORT_BASE=24000 ;;
+	*) BW_PORT_BASE=28000 ;;
+	esac
 	link=$top_builddir/tests/run/$layer
 	trap 'bw_cleanup' EXIT
 	trap 'bw_cleanup; exit 130' INT
 	trap 'bw_cleanup; exit 143' TERM
 	mkdir -p "$top_builddir/tests/run" || return 1
 	if [ -L "$link" ]; then
-		rm -rf "$(readlink "$link")"
+		case $(basename "$(readlink "$link")") in
+		bulkwarden-"$layer".??????) rm -rf "$(readlink "$link")" ;;
+		esac
 		rm -f "$link"
 	fi
 	rm -rf "$link"
 	mkdir -p "$link" && chmod 755 "$link"
 	BW_RUN=$link
+	BW_RUN_LINK=$link
 	if [ "$(id -u)" -eq 0 ] && bw_ensure_user >/dev/null 2>&1 &&
 	    ! runuser -u "$BW_USER" -- test -x "$link" 2>/dev/null; then
 		rmdir "$link"
-		BW_RUN=$(mktemp -d "${TMPDIR:-/tmp}/bulkwarden-$layer.XXXXXX") || return 1
+		BW_RUN=$(mktemp -d -t "bulkwarden-$layer.XXXXXX") || return 1
 		chmod 755 "$BW_RUN"
 		ln -s "$BW_RUN" "$link"
 		diag "build tree not reachable by user $BW_USER: run dir is $BW_RUN"
+	fi
+	# the daemon re-reads its files on reload, as $BW_USER
+	if [ "$(id -u)" -eq 0 ] && [ -f "$BW_PHRASES" ] &&
+	    ! runuser -u "$BW_USER" -- test -r "$BW_PHRASES" 2>/dev/null; then
+		cp "$BW_PHRASES" "$BW_RUN/unsubscribe-phrases"
+		BW_PHRASES=$BW_RUN/unsubscribe-phrases
 	fi
 	export BW_RUN
 }
@@ -194,11 +209,14 @@ bw_port_listening() {
 }
 
 # bw_free_port VAR: a free TCP port on 127.0.0.1, below the ephemeral range,
-# never handed out twice in one run.
+# never handed out twice in one run. Each layer draws from its own range
+# (BW_PORT_BASE, set by tap_init) so that layers running in parallel under
+# "make -j check" do not pick the same port.
+BW_PORT_BASE=20000
 bw_free_port() {
-	local p i
-	for i in $(seq 1 500); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
+	local p
+	for _ in $(seq 1 500); do
+		p=$((BW_PORT_BASE + (RANDOM * 32768 + RANDOM) % 4000))
 		[ -n "${BW_PORTS_GIVEN[$p]:-}" ] && continue
 		bw_port_in_use "$p" && continue
 		BW_PORTS_GIVEN[$p]=1
@@ -223,21 +241,38 @@ bw_wait_for() {
 # ---------------------------------------------------------------- processes
 bw_track_pid() { BW_TRACK_PIDS+=("$1"); }
 
-# bw_kill_tree PID: TERM the process and its children, KILL what is left
+# bw_untrack_pid PID: it was reaped; its number may be reused, forget it
+bw_untrack_pid() {
+	local i
+	for i in "${!BW_TRACK_PIDS[@]}"; do
+		[ "${BW_TRACK_PIDS[$i]}" = "$1" ] && unset 'BW_TRACK_PIDS[i]'
+	done
+	return 0
+}
+
+# bw_kill_tree PID: TERM the process and its children, KILL what is left.
+# Daemons are started in a process group of their own (setsid), so a child
+# the daemon forked is found even after its parent died.
 bw_kill_tree() {
-	local pid=$1 kids k
-	kill -0 "$pid" 2>/dev/null || return 0
+	local pid=$1 kids k group=
+	[ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ] && group=-
 	kids=$(pgrep -P "$pid" 2>/dev/null)
-	kill -TERM "$pid" 2>/dev/null
+	if [ -n "$group" ]; then
+		kill -TERM -- "-$pid" 2>/dev/null
+	else
+		kill -TERM "$pid" 2>/dev/null
+	fi
 	bw_wait_for 5 bw_gone "$pid" || kill -KILL "$pid" 2>/dev/null
 	for k in $kids; do
 		bw_wait_for 2 bw_gone "$k" || kill -KILL "$k" 2>/dev/null
 	done
+	[ -n "$group" ] && kill -KILL -- "-$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	bw_untrack_pid "$pid"
 	return 0
 }
 
-bw_gone() { ! kill -0 "$1" 2>/dev/null; }
+bw_gone() { bw_gone_or_zombie "$1"; }
 
 bw_cleanup() {
 	local d p
@@ -253,9 +288,10 @@ bw_cleanup() {
 }
 
 # ---------------------------------------------------------------- daemon
-# bw_conf NAME [KEY VALUE]...: write $BW_RUN/NAME/bulkwarden.conf with the
-# test defaults, each KEY given replacing the default ("-" as VALUE drops
-# the key). The socket is inet on a free port unless Socket is given.
+# bw_conf NAME [KEY VALUE]...: write $BW_RUN/NAME/bulkwarden.conf (path in
+# BW_CONF[NAME]) with the test defaults, each KEY given replacing the
+# default ("-" as VALUE drops the key). The socket is inet on a free port
+# unless Socket is given; the port stays the same when NAME is rewritten.
 bw_conf() {
 	local name=$1 dir port conf k
 	shift
@@ -293,7 +329,7 @@ bw_conf() {
 	*) BW_SOCK[$name]=inet:${BW_PORT[$name]}@127.0.0.1 ;;
 	esac
 	chown -R "$BW_USER" "$dir"
-	echo "$conf"
+	BW_CONF[$name]=$conf
 }
 
 # bw_socket_ready NAME: the daemon's socket accepts connections
@@ -309,24 +345,32 @@ bw_socket_ready() {
 # socket listens and the pid file exists. Returns 1 (with the log as
 # comments) when it does not come up.
 bw_start() {
-	local name=$1 conf pid dir
-	conf=$(bw_conf "$@") || return 1
+	local name=$1 conf pid dir t
+	bw_conf "$@" || return 1
+	conf=${BW_CONF[$name]}
 	dir=${BW_DIR[$name]}
 	rm -f "$dir/bulkwarden.pid"
-	"$BW_BIN" -c "$conf" -f >>"$dir/daemon.log" 2>&1 </dev/null &
+	setsid "$BW_BIN" -c "$conf" -f >>"$dir/daemon.log" 2>&1 </dev/null &
 	pid=$!
 	bw_track_pid "$pid"
 	BW_PID[$name]=$pid
-	if bw_wait_for "$BW_WAIT" bw_up "$name"; then
-		return 0
-	fi
+	t=$((BW_WAIT * 10))
+	while [ "$t" -gt 0 ]; do
+		bw_up "$name"
+		case $? in
+		0) return 0 ;;
+		2) break ;;
+		esac
+		sleep 0.1
+		t=$((t - 1))
+	done
 	diag "daemon '$name' did not come up"
 	diag_file "$dir/daemon.log"
 	return 1
 }
 
 bw_up() {
-	kill -0 "${BW_PID[$1]}" 2>/dev/null || return 2
+	bw_gone_or_zombie "${BW_PID[$1]}" && return 2
 	bw_socket_ready "$1" && [ -s "${BW_DIR[$1]}/bulkwarden.pid" ]
 }
 
@@ -336,22 +380,30 @@ bw_pidfile_pid() { cat "${BW_DIR[$1]}/bulkwarden.pid" 2>/dev/null; }
 # bw_signal NAME SIG: signal the supervising parent
 bw_signal() { kill -"$2" "${BW_PID[$1]}"; }
 
-# bw_stop NAME: SIGTERM, wait; prints nothing, returns the exit status
-# (KILLs it and returns 124 when it does not exit in time).
+# bw_stop NAME: SIGTERM to the supervisor, wait; returns its exit status,
+# 124 when it did not exit in time, 125 when it exited but left processes
+# of its group behind (both are then KILLed).
 bw_stop() {
 	local pid=${BW_PID[$1]} st
 	[ -n "$pid" ] || return 0
+	BW_PID[$1]=
 	kill -TERM "$pid" 2>/dev/null
 	if ! bw_wait_for "$BW_WAIT" bw_gone_or_zombie "$pid"; then
 		bw_kill_tree "$pid"
-		BW_PID[$1]=
 		return 124
 	fi
 	wait "$pid"
 	st=$?
-	BW_PID[$1]=
+	bw_untrack_pid "$pid"
+	if ! bw_wait_for 5 bw_group_gone "$pid"; then
+		diag "daemon '$1' exited but left processes behind: $(pgrep -g "$pid" | tr '\n' ' ')"
+		kill -KILL -- "-$pid" 2>/dev/null
+		return 125
+	fi
 	return "$st"
 }
+
+bw_group_gone() { ! pgrep -g "$1" >/dev/null 2>&1; }
 
 # a child of this shell that exited is a zombie until waited for
 bw_gone_or_zombie() {
@@ -360,11 +412,12 @@ bw_gone_or_zombie() {
 	[ -z "$s" ] || [ "$s" = Z ]
 }
 
-# bw_ctl NAME ARGS...: bulkwardenctl with the daemon NAME's config
+# bw_ctl NAME ARGS...: bulkwardenctl with the daemon NAME's config (exit
+# status 124 when it hangs)
 bw_ctl() {
 	local name=$1
 	shift
-	"$BW_CTL" -c "${BW_DIR[$name]}/bulkwarden.conf" "$@"
+	timeout "$BW_WAIT" "$BW_CTL" -c "${BW_CONF[$name]}" "$@"
 }
 
 # bw_log NAME: path of the daemon's log
@@ -372,7 +425,7 @@ bw_log() { echo "${BW_DIR[$1]}/daemon.log"; }
 
 # bw_sanitizer_reports: every AddressSanitizer / UBSan / LeakSanitizer
 # report in the daemon logs of this run, as "file: line"
-BW_SAN_RE='ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: (Address|Undefined|Leak)'
+BW_SAN_RE='ERROR: (Address|Leak|Memory|Thread)Sanitizer|Sanitizer has encountered a fatal error|Sanitizer:DEADLYSIGNAL|runtime error:|SUMMARY: (Address|Undefined|Leak)'
 bw_sanitizer_reports() {
 	grep -EH -- "$BW_SAN_RE" "$BW_RUN"/*/daemon.log 2>/dev/null
 }
