@@ -1,0 +1,199 @@
+/*
+ * htmlbench.c - HTML tokenizer throughput, against libxml2's HTML SAX parser.
+ *
+ *   htmlbench [-s SECONDS] [-c CHUNK] FILE...
+ *
+ * For each file, feeds the same bytes again and again, for about SECONDS
+ * (default 1) each, to html_feed()+html_finish() and to libxml2's push
+ * parser (htmlCreatePushParserCtxt / htmlParseChunk, with a SAX handler
+ * that only counts start elements), in the same run, and prints the
+ * throughput of both in MB/s and their ratio; then the totals. Creating and
+ * freeing the parsers is not timed (both sides alike). CHUNK: feed in
+ * pieces of that many bytes (default: the whole file at once).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
+
+#include "html.h"
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+count_link(void *ud, const html_link *l)
+{
+	(void)l;
+	(*(unsigned long *)ud)++;
+}
+
+static void
+count_start(void *ud, const xmlChar *name, const xmlChar **attrs)
+{
+	(void)name;
+	(void)attrs;
+	(*(unsigned long *)ud)++;
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	size_t cap = 65536, n = 0;
+	char *buf;
+
+	if (fp == NULL)
+		return NULL;
+	if ((buf = malloc(cap)) == NULL) {
+		fclose(fp);
+		return NULL;
+	}
+	for (;;) {
+		n += fread(buf + n, 1, cap - n, fp);
+		if (n < cap)
+			break;
+		char *nb = realloc(buf, cap *= 2);
+		if (nb == NULL) {
+			free(buf);
+			fclose(fp);
+			return NULL;
+		}
+		buf = nb;
+	}
+	fclose(fp);
+	*len = n;
+	return buf;
+}
+
+/* seconds spent in html_feed+html_finish for iters runs */
+static double
+run_ours(const char *buf, size_t len, size_t chunk, unsigned long iters, unsigned long *links)
+{
+	html_limits lim = { .max_depth = 256, .max_links = 10000, .max_url = 8192, .min_font_px = 5 };
+	html_cb cb = { .link = count_link };
+	double spent = 0;
+
+	for (unsigned long i = 0; i < iters; i++) {
+		html_parser *h = html_new(&lim, &cb, links);
+		if (h == NULL) {
+			fprintf(stderr, "htmlbench: out of memory\n");
+			exit(1);
+		}
+		double t0 = now();
+		for (size_t off = 0; off < len; off += chunk)
+			html_feed(h, buf + off, len - off < chunk ? len - off : chunk);
+		html_finish(h);
+		spent += now() - t0;
+		html_free(h);
+	}
+	return spent;
+}
+
+static double
+run_libxml2(const char *buf, size_t len, size_t chunk, unsigned long iters, unsigned long *elems)
+{
+	htmlSAXHandler sax;
+	double spent = 0;
+
+	memset(&sax, 0, sizeof(sax));
+	sax.startElement = count_start;
+	for (unsigned long i = 0; i < iters; i++) {
+		htmlParserCtxtPtr ctxt = htmlCreatePushParserCtxt(&sax, elems, NULL, 0, NULL,
+		    XML_CHAR_ENCODING_UTF8);
+		if (ctxt == NULL) {
+			fprintf(stderr, "htmlbench: libxml2 context failed\n");
+			exit(1);
+		}
+		htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
+		double t0 = now();
+		for (size_t off = 0; off < len; off += chunk)
+			htmlParseChunk(ctxt, buf + off, (int)(len - off < chunk ? len - off : chunk), 0);
+		htmlParseChunk(ctxt, NULL, 0, 1);
+		spent += now() - t0;
+		htmlFreeParserCtxt(ctxt);
+	}
+	return spent;
+}
+
+/* runs needed for about secs of work, from a short trial */
+static unsigned long
+calibrate(double per_run, double secs)
+{
+	double n = per_run > 0 ? secs / per_run : 1000;
+
+	return n < 3 ? 3 : n > 1e7 ? 10000000 : (unsigned long)n;
+}
+
+int
+main(int argc, char **argv)
+{
+	double secs = 1, tot_ours = 0, tot_xml = 0, bytes_ours = 0, bytes_xml = 0;
+	size_t chunk = 0;
+	int c;
+
+	while ((c = getopt(argc, argv, "s:c:")) != -1) {
+		switch (c) {
+		case 's':
+			secs = atof(optarg);
+			break;
+		case 'c':
+			chunk = strtoul(optarg, NULL, 10);
+			break;
+		default:
+			fprintf(stderr, "usage: htmlbench [-s SECONDS] [-c CHUNK] FILE...\n");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "usage: htmlbench [-s SECONDS] [-c CHUNK] FILE...\n");
+		return 2;
+	}
+	xmlInitParser();
+	printf("%-40s %8s %10s %10s %7s %6s %6s\n", "file", "bytes", "ours MB/s", "libxml2", "ratio",
+	    "links", "elems");
+	for (int i = optind; i < argc; i++) {
+		size_t len;
+		char *buf = slurp(argv[i], &len);
+		unsigned long links = 0, elems = 0;
+
+		if (buf == NULL || len == 0) {
+			fprintf(stderr, "htmlbench: %s: %s\n", argv[i], buf ? "empty" : strerror(errno));
+			free(buf);
+			continue;
+		}
+		size_t ch = chunk ? chunk : len;
+		unsigned long n1 = calibrate(run_ours(buf, len, ch, 3, &links) / 3, secs);
+		unsigned long n2 = calibrate(run_libxml2(buf, len, ch, 3, &elems) / 3, secs);
+		links = elems = 0;
+		double t1 = run_ours(buf, len, ch, n1, &links);
+		double t2 = run_libxml2(buf, len, ch, n2, &elems);
+		double mb1 = (double)len * (double)n1 / t1 / 1e6, mb2 = (double)len * (double)n2 / t2 / 1e6;
+		const char *base = strrchr(argv[i], '/');
+		base = base ? base + 1 : argv[i];
+		printf("%-40.40s %8zu %10.1f %10.1f %6.1fx %6lu %6lu\n", base, len, mb1, mb2, mb1 / mb2,
+		    links / n1, elems / n2);
+		tot_ours += t1;
+		tot_xml += t2;
+		bytes_ours += (double)len * (double)n1;
+		bytes_xml += (double)len * (double)n2;
+		free(buf);
+	}
+	if (tot_ours > 0 && tot_xml > 0) {
+		double mb1 = bytes_ours / tot_ours / 1e6, mb2 = bytes_xml / tot_xml / 1e6;
+		printf("%-40s %8s %10.1f %10.1f %6.1fx\n", "total", "", mb1, mb2, mb1 / mb2);
+	}
+	xmlCleanupParser();
+	return 0;
+}
