@@ -238,7 +238,7 @@ write_pidfile(const char *path)
 	if (path == NULL || *path == 0)
 		return 0;
 	if ((fp = fopen(path, "w")) == NULL) {
-		fprintf(stderr, "bulkwarden: PidFile %s: %s\n", path, strerror(errno));
+		bw_log(LOG_CRIT, "PidFile %s: %s", path, strerror(errno));
 		return -1;
 	}
 	fprintf(fp, "%ld\n", (long)getpid());
@@ -267,6 +267,12 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	/* reloads happen after chdir("/"): keep an absolute path */
+	if (conf_path[0] != '/') {
+		static char abs[4096];
+		if (realpath(conf_path, abs) != NULL)
+			conf_path = abs;
+	}
 
 	bw_log_open("bulkwarden", false, LOG_MAIL, LOG_INFO);
 	if ((p = bw_policy_load(conf_path, &errs)) == NULL) {
@@ -338,10 +344,10 @@ main(int argc, char **argv)
 				close(fd);
 		}
 	}
+	bw_log_open("bulkwarden", boot.syslog, bw_log_facility(boot.syslog_facility),
+	    bw_log_levelnum(boot.log_level));
 	if (write_pidfile(boot.pid_file) != 0)
 		return 1;
-	bw_log_open("bulkwarden", boot.syslog || !foreground ? boot.syslog : false,
-	    bw_log_facility(boot.syslog_facility), bw_log_levelnum(boot.log_level));
 	if (geteuid() == 0 && drop_privileges(uid, gid) != 0)
 		return 1;
 	if (geteuid() == 0) {

@@ -59,6 +59,7 @@ typedef struct bw_conf {
 	unsigned max_mime_parts;
 	unsigned max_html_depth;
 	unsigned max_links;
+	unsigned max_css_rules;
 	uint64_t max_url_length;
 	unsigned stats_interval;  /* seconds */
 	bool auto_restart;

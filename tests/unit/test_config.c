@@ -198,7 +198,7 @@ END_TEST
 
 /* The sample file and the man page list exactly the keys of the table. */
 static void
-check_lists_every_key(const char *path, const char *fmt)
+check_lists_every_key(const char *path, const char *before, const char *after)
 {
 	FILE *fp = fopen(path, "r");
 	char *text;
@@ -213,7 +213,7 @@ check_lists_every_key(const char *path, const char *fmt)
 	fclose(fp);
 	for (size_t i = 0; i < bw_conf_nkeys; i++) {
 		char want[128];
-		snprintf(want, sizeof(want), fmt, bw_conf_keys[i].name);
+		snprintf(want, sizeof(want), "%s%s%s", before, bw_conf_keys[i].name, after);
 		ck_assert_msg(strstr(text, want) != NULL, "%s does not list %s", path, bw_conf_keys[i].name);
 	}
 	free(text);
@@ -221,13 +221,13 @@ check_lists_every_key(const char *path, const char *fmt)
 
 START_TEST(sample_lists_every_key)
 {
-	check_lists_every_key(TEST_CONF "/bulkwarden.conf", "\n# %s ");
+	check_lists_every_key(TEST_CONF "/bulkwarden.conf", "\n# ", " ");
 }
 END_TEST
 
 START_TEST(manpage_lists_every_key)
 {
-	check_lists_every_key(TEST_CONF "/../man/bulkwarden.conf.5", "\n.B %s\n");
+	check_lists_every_key(TEST_CONF "/../man/bulkwarden.conf.5", "\n.B ", "\n");
 }
 END_TEST
 

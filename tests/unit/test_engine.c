@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dkimcov.h"
 #include "engine.h"
 
 static char tmpdir[] = "/tmp/bwtest-engine-XXXXXX";
@@ -285,6 +286,37 @@ START_TEST(one_click_needs_dkim_coverage)
 }
 END_TEST
 
+static const struct {
+	const char *name;
+	const char *sig;
+	unsigned nsigs;
+	bool lu, post;
+} dkim_rows[] = {
+	{ "both covered", "v=1; a=rsa-sha256; d=example.com; s=s1; "
+	  "h=From:To:Subject:List-Unsubscribe:List-Unsubscribe-Post; bh=abc=; b=def=", 1, true, true },
+	{ "folded, lower case", "v=1; a=rsa-sha256; d=example.com; s=s1;\r\n\th=from : to :\r\n\t"
+	  "list-unsubscribe : list-unsubscribe-post:date; bh=abc=; b=def=", 1, true, true },
+	{ "only List-Unsubscribe", "v=1; a=rsa-sha256; d=example.com; s=s1; h=From:List-Unsubscribe; "
+	  "bh=a=; b=b=", 1, true, false },
+	{ "a prefix is not the name", "v=1; a=rsa-sha256; d=example.com; s=s1; "
+	  "h=From:List-Unsubscribe-Posting; bh=a=; b=b=", 1, false, false },
+	{ "no h= tag: not a signature", "v=1; a=rsa-sha256; d=example.com; s=s1; bh=a=; b=b=", 0, false, false },
+	{ "garbage", "not a signature", 0, false, false },
+};
+
+START_TEST(dkim_coverage_rows)
+{
+	const char *names[] = { "From", "DKIM-Signature" };
+	const char *values[] = { "news@example.com", dkim_rows[_i].sig };
+	dkimcov_result r;
+
+	dkimcov_check(names, values, 2, &r);
+	ck_assert_msg(r.nsigs == dkim_rows[_i].nsigs, "%s: nsigs %u", dkim_rows[_i].name, r.nsigs);
+	ck_assert_msg(r.covers_lu == dkim_rows[_i].lu, "%s: List-Unsubscribe", dkim_rows[_i].name);
+	ck_assert_msg(r.covers_post == dkim_rows[_i].post, "%s: -Post", dkim_rows[_i].name);
+}
+END_TEST
+
 START_TEST(transactional_sender_not_checked)
 {
 	bw_policy *p = policy_with("");
@@ -422,6 +454,7 @@ engine_suite(void)
 	tcase_add_test(t, list_unsubscribe_alone_enough_when_body_link_not_required);
 	tcase_add_test(t, one_click_required);
 	tcase_add_test(t, one_click_needs_dkim_coverage);
+	tcase_add_loop_test(t, dkim_coverage_rows, 0, sizeof(dkim_rows) / sizeof(dkim_rows[0]));
 	tcase_add_test(t, transactional_sender_not_checked);
 	tcase_add_test(t, exempt_recipients_only_not_checked);
 	tcase_add_test(t, monitor_mode_refuses_nothing);
