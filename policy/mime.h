@@ -44,7 +44,8 @@ typedef struct mime_part {
 typedef struct mime_cb {
 	/* every leaf part (not multipart containers) */
 	void (*part_begin)(void *ud, const mime_part *p);
-	/* decoded UTF-8 content of text/* leaf parts, in pieces of any size */
+	/* decoded UTF-8 content of text (text/...) leaf parts, in pieces of any
+	   size; a piece never cuts a character in two */
 	void (*part_text)(void *ud, const mime_part *p, const char *utf8, size_t len);
 	void (*part_end)(void *ud, const mime_part *p);
 } mime_cb;

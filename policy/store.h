@@ -34,16 +34,26 @@ typedef struct bw_store_opts {
 	size_t map_size;      /* LMDB MapSize, bytes (1 GiB) */
 	unsigned max_readers; /* LMDB reader slots (at least threads + a margin) */
 	int readonly;         /* open for reading only (bulkwardenctl show/dump) */
+	unsigned timeout_ms;  /* Redis connect and command timeout, ms (200) */
 } bw_store_opts;
 
 typedef struct bw_store bw_store;
 
 /*
- * spec: "lmdb:/var/lib/bulkwarden" (a directory, created if missing).
+ * spec: "lmdb:/var/lib/bulkwarden" (a directory, created if missing), or
+ * "redis:HOST:PORT[/DB]", "redis:[V6ADDR]:PORT[/DB]", "redis:unix:/path.sock[/DB]".
+ * Zero members of o take their defaults. An unreachable Redis fails the
+ * open only when readonly (a tool); the daemon gets a handle whose calls
+ * say BW_STORE_UNAVAILABLE until the server answers.
  * On failure returns NULL and writes a sentence into err naming the spec and
  * the cause (and what to do).
  */
 bw_store *bw_store_open(const char *spec, const bw_store_opts *o, char *err, size_t errlen);
+/* The same, saying what kind of failure it was: BW_STORE_CORRUPT (damaged,
+ * not ours, or a newer schema), BW_STORE_UNAVAILABLE (missing, permissions,
+ * unreachable), BW_STORE_INVALID (a bad spec), ... *sp is NULL on failure. */
+bw_store_err bw_store_open_status(const char *spec, const bw_store_opts *o, bw_store **sp,
+    char *err, size_t errlen);
 void bw_store_close(bw_store *s);
 /* The spec it was opened with. */
 const char *bw_store_spec(const bw_store *s);
@@ -59,7 +69,9 @@ bw_store_err bw_store_counter_get(bw_store *s, const char *name, int64_t *val);
 /* Add several at once in one transaction (stats flush). */
 typedef struct bw_counter_delta { const char *name; int64_t delta; } bw_counter_delta;
 bw_store_err bw_store_counter_add_many(bw_store *s, const bw_counter_delta *d, size_t n);
-/* Every counter whose name starts with prefix ("" for all), in name order. */
+/* Every counter whose name starts with prefix ("" for all), in name order.
+ * fn returns 0 to go on, non-zero to stop; it runs outside any transaction.
+ * Names: 1 to 255 bytes of UTF-8, no control characters (else BW_STORE_INVALID). */
 bw_store_err bw_store_counter_scan(bw_store *s, const char *prefix,
     int (*fn)(void *ud, const char *name, int64_t val), void *ud);
 
@@ -67,7 +79,13 @@ bw_store_err bw_store_counter_scan(bw_store *s, const char *prefix,
  * One line per record: {"table":"counters","key":"...","value":...}
  * The format is the same for every backend, so a dump from one restores
  * into another. restore is all or nothing: one transaction; a bad line
- * aborts it with its line number in err. */
+ * aborts it with its line number in err. A restored record replaces the
+ * one with the same key; other records are kept.
+ * out gets one line without its newline and returns 0, or non-zero to stop
+ * (BW_STORE_IO); it runs inside the dump's snapshot and must not call the
+ * store. in sets *line and *len (trailing newline allowed) and returns 1,
+ * 0 at the end of the input, -1 on a read error; the whole input is read
+ * and checked before anything is written. */
 bw_store_err bw_store_dump(bw_store *s, int (*out)(void *ud, const char *line, size_t len), void *ud);
 bw_store_err bw_store_restore(bw_store *s, int (*in)(void *ud, char **line, size_t *len), void *ud,
     char *err, size_t errlen);
