@@ -108,6 +108,15 @@ stats_thread(void *arg)
 		bw_policy_unref(p);
 		for (unsigned i = 0; i < iv * 10 && !atomic_load(&stopping); i++)
 			usleep(100000);
+		if (*stp == NULL) {
+			/* the store could not be opened at start: try again, quietly */
+			bw_store_opts so = { .map_size = boot.map_size, .max_readers = boot.max_readers };
+			char err[512];
+			if ((*stp = bw_store_open(boot.store, &so, err, sizeof(err))) != NULL) {
+				bw_log(LOG_NOTICE, "store: %s is open now", boot.store);
+				cb_set_store(*stp);
+			}
+		}
 		if (*stp) {
 			bw_store_err e = bw_stats_flush(*stp);
 			if (e != BW_STORE_OK)

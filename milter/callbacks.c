@@ -31,7 +31,7 @@ typedef struct cb_conn {
 
 static pthread_mutex_t cb_lock = PTHREAD_MUTEX_INITIALIZER;
 static bw_policy *cb_current;
-static bw_store *cb_store;
+static _Atomic(bw_store *) cb_store;   /* set late when the store opens late */
 static atomic_long cb_active;
 static atomic_bool cb_draining;
 
@@ -61,7 +61,7 @@ cb_policy(void)
 void
 cb_set_store(bw_store *st)
 {
-	cb_store = st;
+	atomic_store(&cb_store, st);
 }
 
 void
@@ -190,7 +190,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	}
 	p = cb_policy();
-	c->msg = bw_msg_new(p, cb_store, time(NULL));
+	c->msg = bw_msg_new(p, atomic_load(&cb_store), time(NULL));
 	bw_policy_unref(p);
 	if (c->msg == NULL)
 		return cb_no_context(ctx, "MAIL FROM");
