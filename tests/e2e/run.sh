@@ -123,6 +123,33 @@ t_outbound_bulk_nolink() {
 	check_not_delivered "outbound bulk with hidden link" c2h
 }
 
+# (2b) every trick of tests/data/unsub through Postfix (tests/e2e/tricks.tsv):
+# the refused ones get 550 5.7.1 naming the part and the failure, and nothing
+# reaches the sink; the visible ones are delivered byte-exact.
+t_tricks() {
+	local n=0 name want part words tag reply
+	while IFS='	' read -r name want part words; do
+		case $name in ''|'#'*) continue ;; esac
+		n=$((n + 1))
+		tag=tr$n
+		swaks_send "$PORT_MAIN" "$(mk_msg "$top_srcdir/tests/data/unsub/$name.eml" "$tag")"
+		if [ "$want" = visible ]; then
+			check_delivered "trick $name (visible)" "$tag"
+			continue
+		fi
+		reply=$SMTP_REPLY
+		like "trick $name ($want): 550 5.7.1" "$reply" "$REFUSAL \\($part part: "
+		case $reply in
+		*"$words"*) ok "trick $name: the reply says \"$words\"" ;;
+		*) not_ok "trick $name: the reply says \"$words\""; diag "reply: $reply" ;;
+		esac
+	done <"$top_srcdir/tests/e2e/tricks.tsv"
+	bw_wait_for 10 pf_queue_empty pf
+	is "tricks: nothing refused reached the sink" \
+		"$(for t in $(seq 1 $n); do sink_find sink tr$t; done | wc -l)" \
+		"$(awk -F'\t' '$2 == "visible"' "$top_srcdir/tests/e2e/tricks.tsv" | wc -l)"
+}
+
 # (3) the message of (2) from outside InternalHosts: delivered untouched
 t_inbound_bulk_nolink() {
 	send "$PORT_MAIN" bulk-nolink.eml c3 --local-interface "$OUTSIDE"
@@ -438,6 +465,7 @@ check_delivered "Postfix without milter" c0
 # ---------------------------------------------------------------- run
 run_case t_outbound_bulk_visible
 run_case t_outbound_bulk_nolink
+run_case t_tricks
 run_case t_inbound_bulk_nolink
 run_case t_outbound_personal
 run_case t_monitor_mode
