@@ -41,6 +41,7 @@ struct bw_msg {
 	char *dkim_values[MSG_MAX_DKIM + 1];
 	size_t ndkim;
 	bool dkim_seen;
+	bool dkim_done;              /* dkim filled in (see msg_dkim) */
 	dkimcov_result dkim;
 	size_t hdr_bytes;
 	const char *limit;           /* config key of a bound hit */
@@ -372,6 +373,16 @@ msg_view_reason(const unsub_result *r, char *out, size_t outsz)
 		snprintf(out, outsz, "no text/plain or text/html body");
 }
 
+/* the DKIM h= coverage, looked up once and only when wanted */
+static void
+msg_dkim(bw_msg *m)
+{
+	if (m->dkim_seen && !m->dkim_done)
+		dkimcov_check((const char *const *)m->dkim_names, (const char *const *)m->dkim_values,
+		    m->ndkim, &m->dkim);
+	m->dkim_done = true;
+}
+
 /* Decide from the unsubscribe findings. v gets the enforce verdict. */
 static void
 msg_decide(bw_msg *m, bw_verdict *v)
@@ -446,9 +457,10 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 	}
 	if (m->unsub && m->res == NULL)
 		m->res = unsub_finish(m->unsub);
-	if (m->dkim_seen)
-		dkimcov_check((const char *const *)m->dkim_names, (const char *const *)m->dkim_values,
-		    m->ndkim, &m->dkim);
+	/* libopendkim costs more than the rest of end of message: only when
+	 * the verdict needs it (the reports fetch it themselves) */
+	if (c->require_one_click)
+		msg_dkim(m);
 	if (m->res == NULL && m->limit == NULL) {
 		bw_stats_count("tempfail:internal");
 		if (c->on_internal_error == BW_ON_ACCEPT)
@@ -598,6 +610,7 @@ msg_report_obj(bw_msg *m, const char *file)
 	json_t *o = json_object(), *links = json_array(), *reasons = json_array();
 	bool refused = m->final.action == BW_ACT_REJECT || m->final.action == BW_ACT_TEMPFAIL;
 
+	msg_dkim(m);
 	json_object_set_new(o, "file", json_string(file ? file : "-"));
 	json_object_set_new(o, "verdict", json_string(refused ? "refuse" : "accept"));
 	json_object_set_new(o, "bulk", json_boolean(m->bulk));

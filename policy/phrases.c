@@ -26,6 +26,7 @@ struct bw_phrases {
 	size_t n;
 	uint32_t start[257]; /* phrases by first byte: order[start[b] .. start[b+1]) */
 	uint32_t *order;
+	uint8_t pair[65536 / 8];   /* bit (b0 << 8 | b1): some phrase starts so */
 };
 
 /* ---------------------------------------------------------------- UTF-8 */
@@ -185,6 +186,24 @@ fold_cp(uint32_t c)
 	return c;
 }
 
+static bool
+fold_ascii_space(uint32_t c)
+{
+	return (c >= 0x09 && c <= 0x0d) || c == 0x20;
+}
+
+/* ASCII lower case, what fold_cp gives below 0x80 (white space aside) */
+static const char fold_ascii[128] = {
+	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+	0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+	' ', '!', '"', '#', '$', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/',
+	'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?',
+	'@', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+	'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '[', '\\', ']', '^', '_',
+	'`', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+	'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '{', '|', '}', '~', 0x7f,
+};
+
 size_t
 bw_fold(const char *in, size_t len, char *out, size_t outsz)
 {
@@ -196,10 +215,39 @@ bw_fold(const char *in, size_t len, char *out, size_t outsz)
 		return 0;
 	while (i < len) {
 		uint32_t c;
-		size_t n = utf8_dec(s + i, len - i, &c);
+		size_t n;
 		char enc[4];
 		size_t m;
 
+		if (s[i] < 0x80) {
+			/* ASCII: the common case, a run of it folded in place */
+			size_t room = outsz - 1 - o;
+
+			if (!space) {
+				while (i < len && room > 0 && s[i] < 0x80 && !fold_ascii_space(s[i])) {
+					out[o++] = fold_ascii[s[i++]];
+					room--;
+				}
+				if (i == len || s[i] >= 0x80)
+					continue;
+				if (room == 0)
+					break;
+			}
+			c = s[i++];
+			if (fold_ascii_space(c)) {
+				space = true;
+				continue;
+			}
+			if (o + 1 >= outsz)
+				break;
+			out[o++] = ' ';
+			space = false;
+			if (o + 1 >= outsz)
+				break;
+			out[o++] = fold_ascii[c];
+			continue;
+		}
+		n = utf8_dec(s + i, len - i, &c);
 		if (n == 0) {
 			c = '?';
 			n = 1;
@@ -328,6 +376,15 @@ build_finish(phrase_build *b)
 	memcpy(fill, p->start, sizeof(fill));
 	for (size_t i = 0; i < b->n; i++)
 		p->order[fill[(unsigned char)b->buf[b->off[i]]]++] = (uint32_t)i;
+	/* first two bytes of every phrase; a one-byte phrase allows any second */
+	for (size_t i = 0; i < b->n; i++) {
+		const unsigned char *f = (const unsigned char *)b->buf + b->off[i];
+
+		if (b->len[i] >= 2)
+			p->pair[(f[0] << 8 | f[1]) >> 3] |= (uint8_t)(1u << (f[1] & 7));
+		else if (b->len[i] == 1)
+			memset(p->pair + (f[0] << 8 >> 3), 0xff, 256 / 8);
+	}
 	return p;
 }
 
@@ -476,6 +533,13 @@ bw_phrases_match(const bw_phrases *p, const char *text, size_t len)
 	for (size_t i = 0; i < fl && !hit; i++) {
 		unsigned char c = (unsigned char)f[i];
 
+		if (p->start[c] == p->start[c + 1])
+			continue;
+		if (i + 1 < fl) {
+			unsigned pr = (unsigned)c << 8 | (unsigned char)f[i + 1];
+			if (!(p->pair[pr >> 3] & (1u << (pr & 7))))
+				continue;
+		}
 		for (uint32_t k = p->start[c]; k < p->start[c + 1]; k++) {
 			uint32_t ph = p->order[k];
 			size_t pl = p->len[ph];

@@ -14,6 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1   /* memmem */
 #endif
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,10 +221,26 @@ unsub_hdr_name(unsub_hdr h)
  * and port. Returns false when there is no host or it has characters a
  * host cannot have.
  */
+/* 1: an ASCII byte a host may have (letters, digits, . - _); any
+ * non-ASCII byte may be in a host too */
+static const unsigned char host_char[256] = {
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+	['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+	['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+	['8'] = 1, ['9'] = 1, ['.'] = 1, ['-'] = 1, ['_'] = 1,
+};
+
 static bool
 url_host(const char *u, size_t len, const char **host, size_t *hlen)
 {
-	size_t i, a, z;
+	size_t i, a, z, colon;
+	bool bad;
 
 	if (prefix_ci(u, len, "https://"))
 		i = 8;
@@ -231,13 +248,29 @@ url_host(const char *u, size_t len, const char **host, size_t *hlen)
 		i = 7;
 	else
 		return false;
+	/* one pass over the authority: the host starts after the last '@'
+	 * and ends at the first ':' after it; note a bad host byte */
 	a = i;
-	while (i < len && u[i] != '/' && u[i] != '?' && u[i] != '#' && u[i] != '\\')
-		i++;
+	colon = 0;
+	bad = false;
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)u[i];
+
+		if (host_char[c] || c >= 0x80)
+			continue;
+		if (c == '/' || c == '?' || c == '#' || c == '\\')
+			break;
+		if (c == '@') {
+			a = i + 1;
+			colon = 0;
+			bad = false;
+		} else if (c == ':') {
+			if (colon == 0)
+				colon = i;
+		} else if (colon == 0)
+			bad = true;
+	}
 	z = i;
-	for (size_t k = a; k < z; k++)
-		if (u[k] == '@')
-			a = k + 1;
 	if (a < z && u[a] == '[') {             /* IPv6 literal */
 		const char *rb = memchr(u + a, ']', z - a);
 		if (rb == NULL || rb == u + a + 1)
@@ -246,18 +279,10 @@ url_host(const char *u, size_t len, const char **host, size_t *hlen)
 		*hlen = (size_t)(rb - (u + a)) + 1;
 		return true;
 	}
-	for (size_t k = a; k < z; k++)
-		if (u[k] == ':') {
-			z = k;
-			break;
-		}
-	if (z == a)
+	if (colon)
+		z = colon;
+	if (z == a || bad)
 		return false;
-	for (size_t k = a; k < z; k++) {
-		unsigned char c = (unsigned char)u[k];
-		if (!(is_alnum(c) || c == '.' || c == '-' || c == '_' || c >= 0x80))
-			return false;
-	}
 	if (u[a] == '.' || (z - a == 1 && u[a] == '.'))
 		return false;
 	*host = u + a;
@@ -683,6 +708,32 @@ static const char *const unsub_generic[] = {
 	"klicka", "klikk", "klikkaa", "tıklayın", "kattintson", "nhấn", "点击", "請點擊", "请点击",
 };
 
+/* white space and punctuation stripped from both ends of a generic text */
+static const unsigned char generic_trim[256] = {
+	[' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1, ['\f'] = 1, ['\v'] = 1,
+	['!'] = 1, ['"'] = 1, ['#'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1, [','] = 1,
+	['-'] = 1, ['.'] = 1, ['/'] = 1, [':'] = 1, [';'] = 1, ['>'] = 1, ['?'] = 1, ['['] = 1,
+	[']'] = 1, ['_'] = 1, ['|'] = 1, ['~'] = 1, ['<'] = 1,
+};
+
+/*
+ * Lengths of the generic texts by first byte: bit n (n < 63) of
+ * generic_len[b] says some text starting with b is n bytes long, bit 63
+ * stands for every length from 63 up. Written once, then only read.
+ */
+static uint64_t generic_len[256];
+static pthread_once_t generic_once = PTHREAD_ONCE_INIT;
+
+static void
+generic_index(void)
+{
+	for (size_t i = 0; i < sizeof(unsub_generic) / sizeof(unsub_generic[0]); i++) {
+		size_t n = strlen(unsub_generic[i]);
+
+		generic_len[(unsigned char)unsub_generic[i][0]] |= 1ULL << (n < 63 ? n : 63);
+	}
+}
+
 /* strip white space and punctuation from both ends, fold, and look up */
 static bool
 text_generic(const char *text)
@@ -698,23 +749,27 @@ text_generic(const char *text)
 	for (;;) {
 		bool cut = false;
 
-		while (a < fl && (is_ws((unsigned char)f[a]) || strchr("!\"#'()*,-./:;>?[]_|~<", f[a]) != NULL) &&
-		    f[a] != 0)
+		while (a < fl && generic_trim[(unsigned char)f[a]])
 			a++, cut = true;
-		while (fl > a && (is_ws((unsigned char)f[fl - 1]) ||
-		    strchr("!\"#'()*,-./:;>?[]_|~<", f[fl - 1]) != NULL))
+		while (fl > a && generic_trim[(unsigned char)f[fl - 1]])
 			fl--, cut = true;
-		for (size_t i = 0; i < sizeof(trim_u8) / sizeof(trim_u8[0]); i++) {
-			size_t tl = strlen(trim_u8[i]);
-			if (fl - a >= tl && memcmp(f + a, trim_u8[i], tl) == 0)
-				a += tl, cut = true;
-			if (fl - a >= tl && memcmp(f + fl - tl, trim_u8[i], tl) == 0)
-				fl -= tl, cut = true;
-		}
+		/* every trim_u8 sequence starts with a lead byte and ends with a
+		 * continuation byte: look them up only at such ends */
+		if (fl > a && ((unsigned char)f[a] >= 0x80 || (unsigned char)f[fl - 1] >= 0x80))
+			for (size_t i = 0; i < sizeof(trim_u8) / sizeof(trim_u8[0]); i++) {
+				size_t tl = strlen(trim_u8[i]);
+				if (fl - a >= tl && memcmp(f + a, trim_u8[i], tl) == 0)
+					a += tl, cut = true;
+				if (fl - a >= tl && memcmp(f + fl - tl, trim_u8[i], tl) == 0)
+					fl -= tl, cut = true;
+			}
 		if (!cut)
 			break;
 	}
 	if (fl <= a)
+		return false;
+	pthread_once(&generic_once, generic_index);
+	if (!(generic_len[(unsigned char)f[a]] & (1ULL << (fl - a < 63 ? fl - a : 63))))
 		return false;
 	for (size_t i = 0; i < sizeof(unsub_generic) / sizeof(unsub_generic[0]); i++) {
 		const char *g = unsub_generic[i];
@@ -915,6 +970,8 @@ link_record(unsub_scan *s, const char *part, const char *href, const char *text,
     const char *why, bool unsub)
 {
 	unsub_link *l;
+	size_t pl, hl, tl, wl;
+	char *blk;
 
 	if (s->r.nlinks >= s->maxlinks)
 		return;
@@ -929,22 +986,33 @@ link_record(unsub_scan *s, const char *part, const char *href, const char *text,
 		s->r.links = nl;
 		s->caplinks = nc;
 	}
+	/* one block per link: part, href, text, why; l->part owns it */
+	pl = strlen(part) + 1;
+	hl = href ? strlen(href) + 1 : 0;
+	tl = strlen(text);
+	if (tl > UNSUB_TEXT_KEEP) {
+		tl = UNSUB_TEXT_KEEP;
+		while (tl > 0 && ((unsigned char)text[tl] & 0xc0) == 0x80)
+			tl--;
+	}
+	wl = (!visible && why) ? strlen(why) + 1 : 0;
+	if ((blk = malloc(pl + hl + tl + 1 + wl)) == NULL)
+		return;
 	l = &s->r.links[s->r.nlinks];
 	memset(l, 0, sizeof(*l));
-	l->part = strdup(part);
-	l->href = href ? strdup(href) : NULL;
-	l->text = dup_cut(text, strlen(text), UNSUB_TEXT_KEEP);
-	l->visible = visible;
-	l->why = (!visible && why) ? strdup(why) : NULL;
-	l->unsubscribe = unsub;
-	if (l->part == NULL || (href && l->href == NULL) || l->text == NULL ||
-	    (!visible && why && l->why == NULL)) {
-		free(l->part);
-		free(l->href);
-		free(l->text);
-		free(l->why);
-		return;
+	l->part = memcpy(blk, part, pl);
+	blk += pl;
+	if (href) {
+		l->href = memcpy(blk, href, hl);
+		blk += hl;
 	}
+	l->text = memcpy(blk, text, tl);
+	l->text[tl] = 0;
+	blk += tl + 1;
+	if (wl)
+		l->why = memcpy(blk, why, wl);
+	l->visible = visible;
+	l->unsubscribe = unsub;
 	s->r.nlinks++;
 }
 
@@ -1333,6 +1401,9 @@ ts_feed(unsub_scan *s, vstate *v, tscan *t, const char *buf, size_t len)
 		size_t j = i;
 
 		if (t->state == TS_TEXT) {
+			while (j + 4 <= len && !(ts_special[b[j]] | ts_special[b[j + 1]] |
+			    ts_special[b[j + 2]] | ts_special[b[j + 3]]))
+				j += 4;
 			while (j < len && !ts_special[b[j]])
 				j++;
 			if (j > i)
@@ -1383,7 +1454,7 @@ html_tag_scan(vstate *v, const char *buf, size_t len)
 				v->rawtag = true;
 	}
 	while (p < e && (p = memchr(p, '<', (size_t)(e - p))) != NULL) {
-		if (cm_tag_at(p, (size_t)(e - p)))
+		if (e - p > 1 && (p[1] | 0x20) == 'u' && cm_tag_at(p, (size_t)(e - p)))
 			v->rawtag = true;
 		p++;
 	}
@@ -2012,10 +2083,7 @@ unsub_free(unsub_scan *s)
 	}
 	free(s->r.views);
 	for (size_t i = 0; i < s->r.nlinks; i++) {
-		free(s->r.links[i].part);
-		free(s->r.links[i].href);
-		free(s->r.links[i].text);
-		free(s->r.links[i].why);
+		free(s->r.links[i].part);   /* the block of href, text and why too */
 	}
 	free(s->r.links);
 	hvec_free(&s->known);
