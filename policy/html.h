@@ -26,6 +26,7 @@ typedef struct html_limits {
 	unsigned max_links;   /* MaxLinks (10000) */
 	size_t max_url;       /* MaxUrlLength (8192): longer hrefs are cut and flagged */
 	double min_font_px;   /* MinFontSize: smaller text is invisible (5) */
+	unsigned max_css_rules; /* MaxCssRules: <style> rules kept (1000); 0: default */
 } html_limits;
 
 typedef struct html_link {
@@ -33,6 +34,8 @@ typedef struct html_link {
 	const char *href;     /* decoded, trimmed; NULL when the element has no href */
 	const char *text;     /* text inside the element, whitespace collapsed */
 	const char *alt;      /* alt text of images inside, joined by spaces; "" */
+	const char *visible_text; /* the part of text a reader sees; "" when none */
+	const char *visible_alt;  /* alt of the images inside that are shown */
 	const char *before;   /* up to ~200 bytes of text before it in the same block */
 	const char *after;    /* up to ~200 bytes of text after it in the same block */
 	bool visible;

@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <iconv.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -831,6 +832,74 @@ qp_ws_flush(mime_walker *w)
 }
 
 /*
+ * Plain QP from s[i] on, with no white space held and no CR pending: each
+ * line is cut once into the bytes that decode within it and its end (white
+ * space, CR, LF). The first part is copied in bulk with "=XX" decoded in
+ * place; a line end drops the white space before it. Returns where the
+ * state machine must go on: an "=" near the end of the line or piece, or
+ * the white space (and CR) ending a piece that may continue.
+ */
+static size_t
+qp_plain(mime_walker *w, const unsigned char *s, size_t i, size_t n)
+{
+	mime_leaf *L = &w->leaf;
+
+	while (i < n) {
+		const unsigned char *nl = memchr(s + i, '\n', n - i);
+		size_t lend = nl ? (size_t)(nl - s) : n, t = lend, wend;
+		bool cr = false;
+
+		if (t > i && s[t - 1] == '\r') {
+			t--;
+			cr = true;
+		}
+		wend = t;
+		while (t > i && is_wsp(s[t - 1]))
+			t--;
+		/* [i, t) ends in a byte that is neither white space nor a line end */
+		while (i < t) {
+			size_t room = MIME_BLOCK - L->dlen, u, m;
+			const unsigned char *eq;
+			int h1, h2;
+
+			if (room == 0) {
+				if (s[i] == '=' && t - i < 3)
+					return i;
+				cs_convert(w, false);
+				room = MIME_BLOCK - L->dlen;
+			}
+			u = t - i < room ? t : i + room;
+			eq = memchr(s + i, '=', u - i);
+			m = eq ? (size_t)(eq - s) - i : u - i;
+			memcpy(L->dec + L->dlen, s + i, m);
+			L->dlen += m;
+			i += m;
+			if (!eq)
+				continue;
+			if (t - i < 3)
+				return i; /* a soft break, or an escape cut by the piece */
+			h1 = hexval(s[i + 1]);
+			h2 = h1 >= 0 ? hexval(s[i + 2]) : -1;
+			if (h2 >= 0) {
+				L->dec[L->dlen++] = (char)(h1 * 16 + h2);
+				i += 3;
+			} else {
+				L->dec[L->dlen++] = '='; /* kept; what follows is plain */
+				i++;
+			}
+		}
+		if (!nl || wend - t > QP_WS_MAX)
+			return i;
+		if (cr)
+			dec_put(w, "\r\n", 2);
+		else
+			dec_put1(w, '\n');
+		i = lend + 1;
+	}
+	return i;
+}
+
+/*
  * Quoted-printable as a byte stream, line ends included: "=XX" (either
  * case), soft breaks "=" [WSP] (CR)LF, trailing white space dropped, an
  * invalid escape kept as it is.
@@ -841,6 +910,14 @@ qp_decode(mime_walker *w, const unsigned char *s, size_t n)
 	mime_leaf *L = &w->leaf;
 	size_t i = 0;
 
+	if (L->qst == QS_N && L->qwslen == 0 && !L->qcr) {
+		/* the usual case: a line's bytes, or its end */
+		if (n <= 2 && s[n - 1] == '\n' && (n == 1 || s[0] == '\r')) {
+			dec_put(w, (const char *)s, n);
+			return;
+		}
+		i = qp_plain(w, s, 0, n);
+	}
 	while (i < n) {
 		unsigned char c;
 		int h;
@@ -848,22 +925,7 @@ qp_decode(mime_walker *w, const unsigned char *s, size_t n)
 		switch (L->qst) {
 		case QS_N:
 			if (L->qwslen == 0 && !L->qcr) {
-				/* a run of plain bytes; white space in it unless it ends a line */
-				size_t j = i, k;
-				for (;;) {
-					while (j < n && s[j] != '=' && s[j] != ' ' && s[j] != '\t')
-						j++;
-					if (j == n || s[j] == '=')
-						break;
-					for (k = j; k < n && (s[k] == ' ' || s[k] == '\t'); k++)
-						;
-					if (k == n || s[k] == '\r' || s[k] == '\n')
-						break;
-					j = k;
-				}
-				if (j > i)
-					dec_put(w, (const char *)s + i, j - i);
-				i = j;
+				i = qp_plain(w, s, i, n);
 				if (i == n)
 					break;
 			}
@@ -1662,10 +1724,17 @@ lines_eof(mime_walker *w)
 mime_walker *
 mime_new(const mime_limits *lim, const mime_cb *cb, void *ud)
 {
-	mime_walker *w = calloc(1, sizeof *w);
+	mime_walker *w = malloc(sizeof *w);
+	mime_leaf *L;
 
 	if (!w)
 		return NULL;
+	/* all zero but the buffers, which are only read up to their lengths */
+	L = &w->leaf;
+	memset(w, 0, offsetof(mime_walker, leaf));
+	memset(L, 0, offsetof(mime_leaf, qws));
+	memset(&L->dlen, 0, offsetof(mime_leaf, dec) - offsetof(mime_leaf, dlen));
+	memset(L->type, 0, sizeof *L - offsetof(mime_leaf, type));
 	w->lim = mime_defaults;
 	if (lim) {
 		if (lim->max_depth)
