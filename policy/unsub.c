@@ -40,6 +40,18 @@ is_ws(int c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }
 
+/* s trimmed of white space at both ends: [*a, *z) */
+static void
+trim_ws(const char *s, size_t *a, size_t *z)
+{
+	*a = 0;
+	*z = strlen(s);
+	while (*a < *z && is_ws((unsigned char)s[*a]))
+		(*a)++;
+	while (*z > *a && is_ws((unsigned char)s[*z - 1]))
+		(*z)--;
+}
+
 static bool
 is_alnum(int c)
 {
@@ -93,12 +105,9 @@ hash_bytes(const char *s, size_t len)
 static uint64_t
 hash_href(const char *href)
 {
-	size_t a = 0, z = strlen(href);
+	size_t a, z;
 
-	while (a < z && is_ws((unsigned char)href[a]))
-		a++;
-	while (z > a && is_ws((unsigned char)href[z - 1]))
-		z--;
+	trim_ws(href, &a, &z);
 	return hash_bytes(href + a, z - a);
 }
 
@@ -783,12 +792,9 @@ text_generic(const char *text)
 static bool
 text_is_url(const char *text)
 {
-	size_t a = 0, z = strlen(text);
+	size_t a, z;
 
-	while (a < z && is_ws((unsigned char)text[a]))
-		a++;
-	while (z > a && is_ws((unsigned char)text[z - 1]))
-		z--;
+	trim_ws(text, &a, &z);
 	if (z == a || memchr(text + a, ' ', z - a))
 		return false;
 	if (prefix_ci(text + a, z - a, "http://") || prefix_ci(text + a, z - a, "https://") ||
@@ -2036,12 +2042,9 @@ unsub_finish(unsub_scan *s)
 	r->oc_detail = NULL;
 	if (s->lup_count > 0) {
 		const char *v = nz(s->lup_value);
-		size_t a = 0, z = strlen(v);
+		size_t a, z;
 
-		while (a < z && is_ws((unsigned char)v[a]))
-			a++;
-		while (z > a && is_ws((unsigned char)v[z - 1]))
-			z--;
+		trim_ws(v, &a, &z);
 		r->one_click = UNSUB_HDR_MALFORMED;
 		if (s->lup_count > 1)
 			snprintf(s->oc_det, sizeof(s->oc_det), "List-Unsubscribe-Post given %u times",
