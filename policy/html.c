@@ -3,29 +3,36 @@
  *
  * One pass, no DOM, no copy of the document. The tokenizer is the WHATWG
  * state machine for every state that decides where a tag, an attribute, a
- * comment or raw text begins and ends; tree construction is cut down to
- * what visibility needs: a bounded stack of open elements with the head,
- * the implied end tags and scope rules of "in body", tables (and fostering
- * out of them) and foreign content, iteratively.
+ * comment or raw text begins and ends (script data with its escapes
+ * included); tree construction is cut down to what visibility needs: a
+ * bounded stack of open elements with the head, the implied end tags and
+ * scope rules of "in body", tables (and fostering out of them) and foreign
+ * content, all iterative.
  *
  * Text is kept raw in three small buffers (the current block, for
- * "before"; the open link; the pending link's "after"), each run of text
+ * "before"; each open link; the pending link's "after"), each run of text
  * marked with the reason it is not seen (or none). Character references
- * are decoded and white space collapsed only when a link needs its facts.
- * A comment's text goes through a second tokenizer whose root is hidden,
- * so links in comments and in <!--[if mso]> are reported, not shown.
+ * are decoded and white space collapsed only when a link needs its facts
+ * ("cooking"). A comment's text goes through a second, lighter tokenizer
+ * (no tree: nothing in it is rendered), so links in comments and in
+ * <!--[if mso]> are reported as hidden. URLs in the raw text of title,
+ * style, script, noembed and noframes are reported as tag "url".
  *
- * Styles: inline style attributes, presentational attributes, and simple
- * rules of <style> blocks (tag, .class, tag.class, #id, comma lists;
- * @media and other @-rules, and compound selectors, ignored), cascaded by
- * specificity, order and !important. Only rules seen before an element
- * apply to it.
+ * Styles: inline style attributes (parsed ones cached per string),
+ * presentational attributes, and simple rules of <style> blocks (tag,
+ * .class, tag.class, #id, comma lists; rules in @media and other @-rules,
+ * and compound selectors, ignored) cascaded by specificity, order and
+ * !important. Only rules seen before an element apply to it.
  *
  * Character references: numeric ones as WHATWG says; named ones from a
  * table holding every legacy (no semicolon) name and every name that has
  * one as a prefix, so that the longest match is always right, plus the
  * Latin-1, Latin Extended-A, Greek, punctuation, currency and common
  * symbol names. Other names stay as written.
+ *
+ * Beyond the WHATWG tokenizer, link text is normalised for matching: white
+ * space (with no-break and other Unicode spaces) collapsed, soft hyphens and
+ * zero-width characters dropped.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -604,6 +611,24 @@ static const uint8_t cclass[256] = {
 	['/'] = CC_END, ['>'] = CC_END, ['='] = CC_EQ,
 };
 
+/* past the white space at p (indentation eight bytes at a time) */
+static inline const char *
+skip_ws(const char *p, const char *e)
+{
+	while (p < e && cclass[(unsigned char)*p] == CC_WS) {
+		if (e - p >= 8) {
+			uint64_t w;
+			memcpy(&w, p, 8);
+			if (w == 0x2020202020202020ull) {
+				p += 8;
+				continue;
+			}
+		}
+		p++;
+	}
+	return p;
+}
+
 /* case-insensitive: does s[0..n) equal the lower-case literal lit? */
 static bool
 ieq(const char *s, size_t n, const char *lit)
@@ -668,7 +693,7 @@ static inline const char *
 find_byte(const char *p, const char *e, char c)
 {
 	const uint64_t ones = 0x0101010101010101ull, pat = ones * (uint8_t)c;
-	const char *stop = e - p > 64 ? p + 64 : e;
+	const char *stop = e - p > 16 ? p + 16 : e;
 
 	for (; p + 8 <= stop; p += 8) {
 		uint64_t w;
@@ -725,10 +750,12 @@ grow(void **p, unsigned *cap, size_t sz, unsigned need, unsigned max)
 	unsigned n = *cap ? *cap : 16;
 	void *np;
 
-	if (need <= *cap)
-		return true;
 	if (need > max)
 		return false;
+	if (need <= *cap)
+		return true;
+	if (n > max)
+		n = max;
 	while (n < need)
 		n = n > max / 2 ? max : n * 2;
 	if ((np = realloc(*p, (size_t)n * sz)) == NULL)
@@ -739,18 +766,35 @@ grow(void **p, unsigned *cap, size_t sz, unsigned need, unsigned max)
 }
 
 /* ---- character references ------------------------------------------------ */
+/* the entities starting with each letter 'A' ... 'z': [first, end) */
+static const struct { uint16_t lo, hi; } entity_letter['z' - 'A' + 1] = {
+	{ 0, 17 }, { 17, 18 }, { 18, 27 }, { 27, 35 }, { 35, 47 }, { 0, 0 }, { 47, 51 },
+	{ 51, 52 }, { 52, 61 }, { 0, 0 }, { 61, 62 }, { 62, 67 }, { 67, 68 }, { 68, 78 },
+	{ 78, 95 }, { 95, 100 }, { 100, 102 }, { 102, 106 }, { 106, 112 }, { 112, 120 },
+	{ 120, 132 }, { 132, 136 }, { 0, 0 }, { 136, 137 }, { 137, 140 }, { 140, 142 },
+	{ 0, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0 }, { 142, 167 }, { 167, 176 },
+	{ 176, 194 }, { 194, 208 }, { 208, 228 }, { 228, 236 }, { 236, 254 }, { 254, 260 },
+	{ 260, 274 }, { 0, 0 }, { 274, 275 }, { 275, 308 }, { 308, 319 }, { 319, 341 },
+	{ 341, 361 }, { 361, 380 }, { 380, 383 }, { 383, 401 }, { 401, 423 }, { 423, 440 },
+	{ 440, 455 }, { 455, 460 }, { 0, 0 }, { 460, 461 }, { 461, 467 }, { 467, 470 },
+};
+
 static const char *
 entity_find(const char *n, size_t len)
 {
-	size_t lo = 0, hi = sizeof(entities) / sizeof(entities[0]);
+	size_t lo, hi;
 
+	if (len == 0 || (unsigned char)n[0] < 'A' || (unsigned char)n[0] > 'z')
+		return NULL;
+	lo = entity_letter[n[0] - 'A'].lo;
+	hi = entity_letter[n[0] - 'A'].hi;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		const char *k = entities[mid].name;
 		size_t klen = entities[mid].len, m = len < klen ? len : klen, i;
 		int c = 0;
 
-		for (i = 0; i < m && n[i] == k[i]; i++)
+		for (i = 1; i < m && n[i] == k[i]; i++)
 			;
 		if (i < m)
 			c = (unsigned char)n[i] < (unsigned char)k[i] ? -1 : 1;
@@ -1009,6 +1053,17 @@ cook_char(cookst *c, const unsigned char *s, size_t n)
 	cook_put(c, (const char *)s, n);
 }
 
+/* printable ASCII but '&': copied as it is when cooking */
+static const uint8_t plain[256] = {
+#define P8(c) [c] = 1, [c + 1] = 1, [c + 2] = 1, [c + 3] = 1, [c + 4] = 1, [c + 5] = 1, \
+	[c + 6] = 1, [c + 7] = 1
+	[0x21] = 1, [0x22] = 1, [0x23] = 1, [0x24] = 1, [0x25] = 1, [0x27] = 1, [0x28] = 1,
+	P8(0x29), P8(0x31), P8(0x39), P8(0x41), P8(0x49), P8(0x51), P8(0x59), P8(0x61),
+	P8(0x69), P8(0x71), [0x79] = 1, [0x7a] = 1, [0x7b] = 1, [0x7c] = 1, [0x7d] = 1,
+	[0x7e] = 1,
+#undef P8
+};
+
 /*
  * Cook raw text: decode character references, drop what is not shown unless
  * all, collapse white space, trim. cls: the class of bytes before the first
@@ -1035,7 +1090,7 @@ cook(const char *src, size_t n, bool all, unsigned cls, char *dst, size_t cap, b
 			continue;
 		}
 		const unsigned char *q = p;
-		while (q < e && *q > ' ' && *q < 0x7f && *q != '&')
+		while (q < e && plain[*q])
 			q++;
 		if (q > p) {
 			cook_put(&c, (const char *)p, (size_t)(q - p));
@@ -1097,53 +1152,24 @@ cook_tail(const char *src, size_t n, bool all, char *tmp, size_t tmpcap, char *d
 	return len - off;
 }
 
-/* The tail of a buffer that holds its last `want` bytes of text that are not
- * white space (within its last `window` bytes), starting at a mark or with
- * the class of the run it starts in; returns the start, sets *cls0. */
+/* The last `window` bytes of a buffer, starting at a mark or with the class
+ * of the run they start in (*cls0, else 0); returns the start. */
 static size_t
-window_start(const hbuf *b, size_t window, size_t want, uint8_t *cls0, bool *hidden)
+window_start(const hbuf *b, size_t window, uint8_t *cls0)
 {
-	size_t ws, m, seen = 0;
+	size_t ws, m;
 
 	*cls0 = 0;
-	*hidden = false;
-	ws = b->len > window ? b->len - window : 0;
-	bool text = false;   /* the run being passed (backwards) has text */
-	for (m = b->len; m > ws && seen < want; m--) {
-		unsigned char c = (unsigned char)b->p[m - 1];
-		if (m >= 2 && b->p[m - 2] == 0)
-			continue;  /* a mark's class byte */
-		if (c > ' ')
-			seen++, text = true;
-		else if (c == ' ') {
-			/* indentation: eight spaces at a time */
-			while (m - 1 > ws + 8) {
-				uint64_t w;
-				memcpy(&w, b->p + m - 9, 8);
-				if (w != 0x2020202020202020ull)
-					break;
-				m -= 8;
-			}
-		} else if (c == 0) {
-			if (text && SEG_REASON((uint8_t)b->p[m]) != R_NONE)
-				*hidden = true;
-			text = false;
-		}
-	}
-	/* the run the window starts in, if not at its mark */
-	ws = m;
-	if (ws == 0 || b->p[ws] == 0)
+	if (b->len <= window)
+		return 0;
+	ws = b->len - window;
+	if (b->p[ws] == 0)
 		return ws;
-	if (b->p[ws - 1] == 0) {
-		if (text && SEG_REASON((uint8_t)b->p[ws]) != R_NONE)
-			*hidden = true;
+	if (b->p[ws - 1] == 0)
 		return ws - 1;
-	}
 	for (m = ws; m > 0 && b->p[m - 1] != 0; m--)
 		;
 	*cls0 = m > 0 ? (uint8_t)b->p[m] : SEG_CLASS(R_NONE, 0);
-	if (text && SEG_REASON(*cls0) != R_NONE)
-		*hidden = true;
 	return ws;
 }
 
@@ -2049,6 +2075,7 @@ typedef struct hlink {
 	hbuf raw;             /* text inside */
 	hbuf alt, valt;       /* alts of all images / of the shown ones */
 	char bvis[HTML_AROUND + 1], ball[HTML_AROUND + 1];
+	bool ball_ok;         /* ball was made */
 } hlink;
 
 typedef struct hurl {
@@ -2552,8 +2579,6 @@ style_for(htok *t, int tag, hstyle *s)
 	bool has_style = t->aseen & 1u << A_STYLE && st->len;
 
 	style_init(s);
-	if (t->inner)
-		return;  /* everything in a comment is hidden: no style matters */
 	style_attrs(t, tag, s);
 	if (sh->any) {
 		if (sh->kinds & 1 << SEL_TAG)
@@ -2640,16 +2665,6 @@ frame_make(htok *t, hframe *f, const hframe *par, int tag, const hstyle *s, uint
 	uint16_t tfl = tagdefs[tag].fl;
 	uint8_t why = par->why;
 
-	if (t->inner) {
-		/* in a comment: hidden already, nothing else to compute */
-		*f = *par;
-		f->tag = (uint16_t)tag;
-		f->hash = t->nhash;
-		f->fl = (uint8_t)((par->fl & FR_FOREIGN) | (tfl & TF_BLOCK ? FR_BLOCK : 0) |
-		    (tag == T_TABLE || tag == T_TBODY || tag == T_THEAD || tag == T_TFOOT ||
-		    tag == T_TR ? FR_TABLECTX : 0) | (tfl & TF_FOREIGN ? FR_FOREIGN : 0));
-		return;
-	}
 	f->tag = (uint16_t)tag;
 	f->hash = t->nhash;
 	f->fl = par->fl & (FR_FOREIGN | FR_BGUNK);
@@ -2816,30 +2831,34 @@ pend_take(htok *t, const char *tag, const char *href, size_t hlen, bool has, boo
 }
 
 /* "before" of a link starting now, both ways */
+/* "before" of a link starting now: the text shown (vis), or all of it (all),
+ * whichever is asked for (NULL: not needed). A short window is tried first. */
 static void
 link_before(htok *t, char *vis, char *all)
 {
 	html_parser *h = t->h;
-	uint8_t cls0;
-	bool hidden;
-	size_t ws = window_start(&t->ring, HTML_BEFORE_SCAN, HTML_AROUND + 56, &cls0, &hidden);
-	const char *src = t->ring.p + ws;
-	size_t n = t->ring.len - ws;
 	char *win = h->scratch + SC_WIN, *tmp = h->scratch + SC_COOK;
 
-	if (cls0) {
-		/* the window starts inside a run: lead it with the run's mark */
-		win[0] = 0;
-		win[1] = (char)cls0;
-		memcpy(win + 2, src, n);
-		src = win;
-		n += 2;
+	for (size_t window = HTML_AROUND + 120;; window = HTML_BEFORE_SCAN) {
+		uint8_t cls0;
+		size_t ws = window_start(&t->ring, window, &cls0), n = t->ring.len - ws, got = 0;
+		const char *src = t->ring.p + ws;
+
+		if (cls0) {
+			/* the window starts inside a run: lead it with the run's mark */
+			win[0] = 0;
+			win[1] = (char)cls0;
+			memcpy(win + 2, src, n);
+			src = win;
+			n += 2;
+		}
+		if (vis)
+			got = cook_tail(src, n, false, tmp, HTML_BEFORE_SCAN + 8, vis, HTML_AROUND);
+		if (all)
+			got = cook_tail(src, n, true, tmp, HTML_BEFORE_SCAN + 8, all, HTML_AROUND);
+		if (got >= HTML_AROUND - 8 || ws == 0 || window == HTML_BEFORE_SCAN)
+			return;
 	}
-	cook_tail(src, n, false, tmp, HTML_BEFORE_SCAN + 8, vis, HTML_AROUND);
-	if (hidden)
-		cook_tail(src, n, true, tmp, HTML_BEFORE_SCAN + 8, all, HTML_AROUND);
-	else
-		memcpy(all, vis, HTML_AROUND + 1);
 }
 
 /* clean an href: decoded already; ASCII space and controls trimmed, tab and
@@ -2939,8 +2958,31 @@ link_open(htok *t, unsigned at)
 	buf_reset(&L->raw);
 	L->alt.len = L->valt.len = 0;
 	L->bvis[0] = L->ball[0] = 0;
-	if (h->links < h->lim.max_links)
-		link_before(t, L->bvis, L->ball);
+	L->ball_ok = false;
+	if (h->links < h->lim.max_links) {
+		/* a hidden element gets the text around it, hidden or not; a
+		 * visible one the shown text, and all of it too when its own text
+		 * is not shown (colours, font) */
+		if (L->why)
+			link_before(t, NULL, L->ball);
+		else
+			link_before(t, L->bvis, t->st[at].twhy ? L->ball : NULL);
+		L->ball_ok = L->why || t->st[at].twhy;
+	}
+}
+
+/* does b hold a run of hidden text? */
+static bool
+has_hidden(const hbuf *b)
+{
+	const char *p = b->p, *e = b->p + b->len;
+
+	while ((p = memchr(p, 0, (size_t)(e - p))) != NULL && p + 1 < e) {
+		if (SEG_REASON((uint8_t)p[1]) != R_NONE)
+			return true;
+		p += 2;
+	}
+	return false;
 }
 
 /* the reason of the first run of hidden text with something in it */
@@ -2988,11 +3030,14 @@ link_close(htok *t)
 			why = L->img_why;
 	}
 	pd = pend_take(t, "a", L->href, L->hlen, L->has_href, L->trunc, !L->why && shown, why);
-	cook(L->raw.p, L->raw.len, true, COOK_TEXT, pd->text, HTML_TEXT_MAX, NULL);
+	if (has_hidden(&L->raw))
+		cook(L->raw.p, L->raw.len, true, COOK_TEXT, pd->text, HTML_TEXT_MAX, NULL);
+	else
+		memcpy(pd->text, vt, vlen + 1);
 	memcpy(pd->vtext, vt, vlen + 1);
 	cook(L->alt.p, L->alt.len, true, COOK_PLAIN, pd->alt, HTML_LINK_ALT, NULL);
 	cook(L->valt.p, L->valt.len, true, COOK_PLAIN, pd->valt, HTML_LINK_ALT, NULL);
-	memcpy(pd->before, pd->l.visible ? L->bvis : L->ball, HTML_AROUND + 1);
+	memcpy(pd->before, pd->l.visible || !L->ball_ok ? L->bvis : L->ball, HTML_AROUND + 1);
 }
 
 /* <area href> and <link href>: a link with no content */
@@ -3008,7 +3053,10 @@ link_empty(htok *t, const char *tag, uint8_t why, int textattr)
 	if (!link_budget(h))
 		return;
 	char *bvis = h->scratch + SC_AROUND, *ball = bvis + HTML_AROUND + 1;
-	link_before(t, bvis, ball);
+	if (why == R_NONE)
+		link_before(t, bvis, NULL);
+	else
+		link_before(t, NULL, ball);
 	size_t hl = has ? href_clean(href->v, href->len) : 0;
 	pd = pend_take(t, tag, href->v, hl, has, has && href->trunc, why == R_NONE, why);
 	if (t->aseen & 1u << textattr) {
@@ -3288,7 +3336,7 @@ raw_text(htok *t, const char *p, size_t n)
 	switch (t->rawtag) {
 	case T_STYLE:
 		if (!t->inner && t->templates == 0)
-			sheet_feed(t->h, p, n);
+			sheet_feed(t->h, p, n);  /* a sheet in a comment does not apply */
 		url_feed(t, p, n);
 		break;
 	case T_TITLE:
@@ -3593,6 +3641,15 @@ breakout(htok *t, int tag)
 	return false;
 }
 
+static bool
+has_body(const htok *t)
+{
+	for (unsigned i = 1; i < t->depth && i < 3; i++)
+		if (t->st[i].tag == T_BODY)
+			return true;
+	return false;
+}
+
 /* foreign elements whose content is HTML */
 static bool
 integration_point(const htok *t)
@@ -3627,10 +3684,15 @@ tree_start(htok *t, int tag)
 		while (t->depth > 1 && t->st[t->depth - 1].fl & FR_FOREIGN)
 			pop_to(t, t->depth - 1);
 	}
-	for (;;) {
+	for (; t->templates == 0;) {
 		if (t->mode == M_BEFORE_HEAD) {
 			if (tag == T_HTML)
 				return S_DATA;
+			if (tag == T_BODY) {
+				push_plain(t, T_BODY, R_NONE);
+				t->mode = M_IN_BODY;
+				return S_DATA;
+			}
 			if (tag == T_HEAD || tfl & TF_HEADOK) {
 				if (tag == T_HEAD)
 					push_plain(t, T_HEAD, R_HEAD);
@@ -3682,7 +3744,12 @@ tree_start(htok *t, int tag)
 		break;
 	}
 
-	if (t->mode == M_IN_BODY) {
+	if (t->mode == M_IN_BODY || t->templates) {
+		if (tag == T_BODY && !has_body(t)) {
+			/* a late <body>: its colours apply from here on */
+			push_plain(t, T_BODY, R_NONE);
+			return S_DATA;
+		}
 		if (tag == T_HTML || tag == T_BODY || tag == T_HEAD || tag == T_FRAMESET)
 			return S_DATA;
 		if (tag == T_LI)
@@ -3797,7 +3864,7 @@ tree_end(htok *t, int tag, uint32_t hash)
 				return;
 			}
 	}
-	for (;;) {
+	for (; t->templates == 0;) {
 		if (t->mode == M_BEFORE_HEAD) {
 			if (tag != T_HEAD && tag != T_BODY && tag != T_HTML && tag != T_BR)
 				return;
@@ -4000,6 +4067,55 @@ tag_id(const htok *t)
 	return t->nall > HTML_NAME_MAX ? T_OTHER : tag_lookup(t->name, t->nlen);
 }
 
+/* A tag in a comment's text. Nothing there is rendered, so no tree is built:
+ * a link runs from <a> to </a> (or to the next <a>, or the comment's end). */
+static int
+inner_tag(htok *t, int tag)
+{
+	uint16_t tfl = tagdefs[tag].fl;
+
+	if (tfl & TF_BLOCK)
+		boundary(t);
+	if (t->endtag) {
+		if (tag == T_A)
+			while (t->nlink)
+				link_close(t);
+		return S_DATA;
+	}
+	for (uint32_t dec = t->aseen; dec; dec &= dec - 1) {
+		hattr *a = &t->attr[__builtin_ctz(dec)];
+		a->len = attr_decode(a->v, a->len);
+	}
+	switch (tag) {
+	case T_A:
+		while (t->nlink)
+			link_close(t);
+		link_open(t, 0);
+		return S_DATA;
+	case T_IMG:
+	case T_IMAGE:
+		if (t->aseen & 1u << A_ALT)
+			for (unsigned i = 0; i < t->nlink; i++)
+				alt_add(&t->link[i].alt, t->attr[A_ALT].v, t->attr[A_ALT].len);
+		return S_DATA;
+	case T_AREA:
+		link_empty(t, "area", R_COMMENT, A_ALT);
+		return S_DATA;
+	case T_LINK:
+		if (t->aseen & 1u << A_HREF)
+			link_empty(t, "link", R_COMMENT, A_TITLE);
+		return S_DATA;
+	case T_PLAINTEXT:
+		return S_PLAINTEXT;
+	}
+	if (tfl & (TF_RAW | TF_RCDATA) || tag == T_SCRIPT) {
+		t->rawtag = tag;
+		url_begin(t, tag, R_COMMENT);
+		return tag == T_SCRIPT ? S_SD : S_RAW;
+	}
+	return S_DATA;
+}
+
 /* the tag token is complete */
 static int
 emit_tag(htok *t)
@@ -4007,6 +4123,8 @@ emit_tag(htok *t)
 	int tag = tag_id(t), st = S_DATA;
 
 	t->run++;
+	if (t->inner)
+		return inner_tag(t, tag);
 	/* the name's hash: for unknown elements, and for the style sheet */
 	t->nhash = 0;
 	if (tag == T_OTHER || t->h->sheet.kinds & SHEET_TAGHASH) {
@@ -4018,17 +4136,14 @@ emit_tag(htok *t)
 		tree_end(t, tag, t->nhash);
 		return S_DATA;
 	}
-	uint32_t dec = t->aseen;
-	if (t->inner)  /* only what a hidden link carries */
-		dec &= 1u << A_HREF | 1u << A_ALT | 1u << A_TITLE;
-	for (; dec; dec &= dec - 1) {
+	for (uint32_t dec = t->aseen; dec; dec &= dec - 1) {
 		hattr *a = &t->attr[__builtin_ctz(dec)];
 		a->len = attr_decode(a->v, a->len);
 	}
 	if (tag == T_IMAGE)
 		tag = T_IMG;
 	st = tree_start(t, tag);
-	if (t->aseen & 1u << A_LINK && tag == T_BODY && !t->inner) {
+	if (t->aseen & 1u << A_LINK && tag == T_BODY) {
 		uint32_t c;
 		if (css_color(t->attr[A_LINK].v, t->attr[A_LINK].len, true, &c))
 			t->h->linkcolor = c;
@@ -4068,7 +4183,7 @@ comment_end(htok *t)
 static void
 data_text(htok *t, const char *p, size_t n, bool verbatim)
 {
-	if (t->mode != M_IN_BODY) {
+	if (t->mode != M_IN_BODY && t->templates == 0) {
 		size_t i;
 		for (i = 0; i < n && is_ws((unsigned char)p[i]); i++)
 			;
@@ -4238,9 +4353,9 @@ L_S_TAG_NAME: {
 }
 
 L_S_BEFORE_ATTR_NAME:
-	while (is_ws(*p))
-		if (++p == e)
-			return;
+	p = skip_ws(p, e);
+	if (p == e)
+		return;
 	c = *p;
 	if (c == '>') {
 		p++;
@@ -4283,9 +4398,9 @@ L_S_ATTR_NAME: {
 }
 
 L_S_AFTER_ATTR_NAME:
-	while (is_ws(*p))
-		if (++p == e)
-			return;
+	p = skip_ws(p, e);
+	if (p == e)
+		return;
 	c = *p;
 	if (c == '/') {
 		p++;
@@ -4303,9 +4418,9 @@ L_S_AFTER_ATTR_NAME:
 	GO(S_ATTR_NAME);
 
 L_S_BEFORE_ATTR_VALUE:
-	while (is_ws(*p))
-		if (++p == e)
-			return;
+	p = skip_ws(p, e);
+	if (p == e)
+		return;
 	c = *p;
 	if (c == '"') {
 		p++;
