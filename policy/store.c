@@ -17,6 +17,8 @@
 
 const bw_store_table bw_store_tables[BW_TBL__N] = {
 	[BW_TBL_COUNTERS] = { "counters", BW_VAL_INT64 },
+	[BW_TBL_CONSENT] = { "consent", BW_VAL_JSON },
+	[BW_TBL_SUPPRESS] = { "suppress", BW_VAL_JSON },
 };
 
 static const struct {
@@ -184,77 +186,150 @@ bw_store_check(bw_store *s, int *cleared)
 
 /* ---------------------------------------------------------------- arguments */
 
-/* Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-static bool
-store_utf8_ok(const unsigned char *p, size_t n)
+/*
+ * The length of the valid UTF-8 sequence of two to four bytes at p (no
+ * overlongs, surrogates or code points past U+10FFFF), or 0. p is
+ * NUL-terminated: a NUL is no continuation byte, so reading stops there.
+ */
+static size_t
+store_utf8_seq(const unsigned char *p)
 {
-	size_t i = 0;
+	unsigned c = p[0], need;
+	uint32_t cp;
 
-	while (i < n) {
-		unsigned c = p[i], need;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			need = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			need = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			need = 3, cp = c & 0x07;
-		else
-			return false;
-		if (n - i <= need)
-			return false;
-		for (unsigned k = 1; k <= need; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-		    || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += need + 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 2, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 3, cp = c & 0x07;
+	else
+		return 0;
+	for (unsigned k = 1; k <= need; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[k] & 0x3f);
 	}
-	return true;
+	if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+	    || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return need + 1;
 }
 
-/* A key: 1 to BW_STORE_NAME_MAX bytes of UTF-8 without control characters. */
-static bool
-store_key_ok(const char *k, const char **why)
+/* What a table calls its keys, and how long they may be. */
+static const char *
+store_key_noun(bw_tbl t)
 {
-	size_t n;
+	return bw_store_tables[t].kind == BW_VAL_INT64 ? "name" : "key";
+}
 
-	if (k == NULL || (n = strlen(k)) == 0) {
-		*why = "empty name";
+static size_t
+store_key_max(bw_tbl t)
+{
+	return bw_store_tables[t].kind == BW_VAL_INT64 ? BW_STORE_NAME_MAX : BW_STORE_KEY_MAX;
+}
+
+/*
+ * A key of table t: 1 to store_key_max(t) bytes of UTF-8 without control
+ * characters, checked in one pass (it runs for every key of every lookup).
+ * Returns true, or false with why in buf ("empty name", "key longer than
+ * 480 bytes", ...).
+ */
+static bool
+store_key_ok(bw_tbl t, const char *k, char *buf, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)k;
+	size_t max = store_key_max(t), i = 0;
+	enum { KEY_OK, KEY_CONTROL, KEY_UTF8 } bad = KEY_OK;
+
+	if (k == NULL || k[0] == 0) {
+		snprintf(buf, len, "empty %s", store_key_noun(t));
 		return false;
 	}
-	if (n > BW_STORE_NAME_MAX) {
-		*why = "name longer than 255 bytes";
-		return false;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)k[i] < 0x20 || k[i] == 0x7f) {
-			*why = "control character in name";
-			return false;
+	for (;;) {
+		size_t n;
+
+		/* printable ASCII, the common case, in a tight loop */
+		while ((unsigned)(p[i] - 0x20) < 0x5f)
+			i++;
+		if (i > max || p[i] == 0)
+			break;
+		if (p[i] < 0x80) {
+			bad = KEY_CONTROL;
+			break;
 		}
-	if (!store_utf8_ok((const unsigned char *)k, n)) {
-		*why = "name is not UTF-8";
+		if ((n = store_utf8_seq(p + i)) == 0) {
+			bad = KEY_UTF8;
+			break;
+		}
+		i += n;
+	}
+	if (i > max) {
+		snprintf(buf, len, "%s longer than %zu bytes", store_key_noun(t), max);
 		return false;
 	}
-	return true;
+	if (bad == KEY_CONTROL)
+		snprintf(buf, len, "control character in %s", store_key_noun(t));
+	else if (bad == KEY_UTF8)
+		snprintf(buf, len, "%s is not UTF-8", store_key_noun(t));
+	return bad == KEY_OK;
 }
 
 static bw_store_err
 store_check_name(bw_store *s, const char *name)
 {
-	const char *why;
+	char why[64];
 
-	if (!store_key_ok(name, &why))
+	if (!store_key_ok(BW_TBL_COUNTERS, name, why, sizeof(why)))
 		return bw_store_fail(s, BW_STORE_INVALID, "store: counter \"%.100s\": %s",
 		    name ? name : "", why);
+	return BW_STORE_OK;
+}
+
+/* t names a table of records. */
+static bw_store_err
+store_check_tbl(bw_store *s, bw_tbl t)
+{
+	if ((unsigned)t >= BW_TBL__N || bw_store_tables[t].kind != BW_VAL_JSON)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: table %d holds no records", (int)t);
+	return BW_STORE_OK;
+}
+
+/* t names a table of records and key is one of its keys. */
+static bw_store_err
+store_check_key(bw_store *s, bw_tbl t, const char *key)
+{
+	char why[64];
+	bw_store_err e;
+
+	if ((e = store_check_tbl(s, t)) != BW_STORE_OK)
+		return e;
+	if (!store_key_ok(t, key, why, sizeof(why)))
+		return bw_store_fail(s, BW_STORE_INVALID, "store: %s key \"%.100s\": %s",
+		    bw_store_tables[t].name, key ? key : "", why);
+	return BW_STORE_OK;
+}
+
+/*
+ * A record's value: 2 to BW_STORE_VAL_MAX bytes, "{" to "}". The store
+ * does not parse it on the message path (restore does); the braces catch
+ * a caller that passed something else.
+ */
+static bw_store_err
+store_check_val(bw_store *s, bw_tbl t, const char *key, const char *val)
+{
+	size_t n;
+
+	if (val == NULL)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: %s \"%.100s\": no value",
+		    bw_store_tables[t].name, key);
+	n = strlen(val);
+	if (n < 2 || n > BW_STORE_VAL_MAX)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: %s \"%.100s\": value of %zu "
+		    "bytes (2 to %d)", bw_store_tables[t].name, key, n, BW_STORE_VAL_MAX);
+	if (val[0] != '{' || val[n - 1] != '}')
+		return bw_store_fail(s, BW_STORE_INVALID, "store: %s \"%.100s\": value is not a "
+		    "JSON object", bw_store_tables[t].name, key);
 	return BW_STORE_OK;
 }
 
@@ -332,6 +407,128 @@ bw_store_counter_scan(bw_store *s, const char *prefix,
 	return s->ops->counter_scan(s, prefix, fn, ud);
 }
 
+/* ---------------------------------------------------------------- records */
+
+const char *
+bw_store_table_name(bw_tbl t)
+{
+	return (unsigned)t < BW_TBL__N ? bw_store_tables[t].name : "unknown";
+}
+
+bw_store_err
+bw_store_get(bw_store *s, bw_tbl t, const char *key, char **val)
+{
+	bw_store_key k = { t, key };
+	bw_store_err e;
+
+	if (val == NULL)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: get without a result");
+	*val = NULL;
+	if ((e = store_check_key(s, t, key)) != BW_STORE_OK
+	    || (e = s->ops->rec_get_many(s, &k, 1, val)) != BW_STORE_OK)
+		return e;
+	if (*val == NULL)
+		return bw_store_fail(s, BW_STORE_NOTFOUND, "store: no %s record \"%.100s\"",
+		    bw_store_tables[t].name, key);
+	return BW_STORE_OK;
+}
+
+bw_store_err
+bw_store_get_many(bw_store *s, const bw_store_key *keys, size_t n, char **vals)
+{
+	bw_store_err e;
+
+	if (n == 0)
+		return BW_STORE_OK;
+	if (keys == NULL || vals == NULL)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: no keys given");
+	for (size_t i = 0; i < n; i++)
+		vals[i] = NULL;
+	for (size_t i = 0; i < n; i++)
+		if ((e = store_check_key(s, keys[i].tbl, keys[i].key)) != BW_STORE_OK)
+			return e;
+	if ((e = s->ops->rec_get_many(s, keys, n, vals)) != BW_STORE_OK)
+		for (size_t i = 0; i < n; i++) {
+			free(vals[i]);
+			vals[i] = NULL;
+		}
+	return e;
+}
+
+bw_store_err
+bw_store_put(bw_store *s, bw_tbl t, const char *key, const char *val)
+{
+	bw_store_kv kv = { t, key, val };
+	bw_store_err e;
+
+	if ((e = store_check_write(s)) != BW_STORE_OK || (e = store_check_key(s, t, key)) != BW_STORE_OK
+	    || (e = store_check_val(s, t, key, val)) != BW_STORE_OK)
+		return e;
+	return s->ops->rec_write_many(s, &kv, 1);
+}
+
+bw_store_err
+bw_store_del(bw_store *s, bw_tbl t, const char *key)
+{
+	bw_store_err e;
+
+	if ((e = store_check_write(s)) != BW_STORE_OK || (e = store_check_key(s, t, key)) != BW_STORE_OK)
+		return e;
+	return s->ops->rec_del(s, t, key);
+}
+
+/* Every write is checked before the first one is tried: a bad one in the
+ * middle leaves the store as it was. */
+bw_store_err
+bw_store_write_many(bw_store *s, const bw_store_kv *kv, size_t n)
+{
+	bw_store_err e;
+
+	if ((e = store_check_write(s)) != BW_STORE_OK)
+		return e;
+	if (n == 0)
+		return BW_STORE_OK;
+	if (kv == NULL)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: no records given");
+	for (size_t i = 0; i < n; i++)
+		if ((e = store_check_key(s, kv[i].tbl, kv[i].key)) != BW_STORE_OK
+		    || (kv[i].val != NULL
+		    && (e = store_check_val(s, kv[i].tbl, kv[i].key, kv[i].val)) != BW_STORE_OK))
+			return e;
+	return s->ops->rec_write_many(s, kv, n);
+}
+
+bw_store_err
+bw_store_scan(bw_store *s, bw_tbl t, const char *prefix,
+    int (*fn)(void *ud, const char *key, const char *val), void *ud)
+{
+	bw_store_err e;
+
+	if (fn == NULL)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: scan without a callback");
+	if ((e = store_check_tbl(s, t)) != BW_STORE_OK)
+		return e;
+	if (prefix == NULL)
+		prefix = "";
+	if (strlen(prefix) > BW_STORE_KEY_MAX)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: scan prefix longer than %d bytes",
+		    BW_STORE_KEY_MAX);
+	return s->ops->rec_scan(s, t, prefix, fn, ud);
+}
+
+bw_store_err
+bw_store_count(bw_store *s, bw_tbl t, uint64_t *n)
+{
+	bw_store_err e;
+
+	if (n == NULL)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: count without a result");
+	*n = 0;
+	if ((e = store_check_tbl(s, t)) != BW_STORE_OK)
+		return e;
+	return s->ops->rec_count(s, t, n);
+}
+
 /* ---------------------------------------------------------------- dump */
 
 typedef struct store_dump {
@@ -361,23 +558,59 @@ store_dump_line(store_dump *d, const char *table, const char *key, int64_t val)
 	return r;
 }
 
+/* A line whose value is the record's JSON object, re-encoded compact (so a
+ * value never spans lines). Returns 0, -1 (output or memory), -2 (not an object). */
+static int
+store_dump_json(store_dump *d, const char *table, const char *key, const char *val, size_t len)
+{
+	json_t *v = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL), *o;
+	char *line;
+	int r;
+
+	if (v == NULL || !json_is_object(v)) {
+		json_decref(v);
+		return -2;
+	}
+	if ((o = json_pack("{s:s, s:s, s:o}", "table", table, "key", key, "value", v)) == NULL)
+		return -1;
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (line == NULL)
+		return -1;
+	r = d->out(d->ud, line, strlen(line));
+	free(line);
+	return r == 0 ? 0 : -1;
+}
+
 static int
 store_dump_rec(void *ud, const bw_store_rec *r)
 {
 	store_dump *d = ud;
-	const char *why;
+	const char *table = bw_store_tables[r->tbl].name;
+	char why[64];
+	int rc = -1;
 
-	if (!store_key_ok(r->key, &why)) {
+	if (!store_key_ok(r->tbl, r->key, why, sizeof(why))) {
 		d->err = BW_STORE_CORRUPT;
 		snprintf(d->text, sizeof(d->text), "store %.200s: %s record \"%.100s\": %s: the "
-		    "database is damaged", d->s->spec, bw_store_tables[r->tbl].name, r->key, why);
+		    "database is damaged", d->s->spec, table, r->key, why);
 		return -1;
 	}
 	switch (bw_store_tables[r->tbl].kind) {
 	case BW_VAL_INT64:
-		if (store_dump_line(d, bw_store_tables[r->tbl].name, r->key, r->ival) == 0)
-			return 0;
+		rc = store_dump_line(d, table, r->key, r->ival);
 		break;
+	case BW_VAL_JSON:
+		rc = store_dump_json(d, table, r->key, r->sval, r->slen);
+		break;
+	}
+	if (rc == 0)
+		return 0;
+	if (rc == -2) {
+		d->err = BW_STORE_CORRUPT;
+		snprintf(d->text, sizeof(d->text), "store %.200s: %s record \"%.100s\": value is "
+		    "not a JSON object: the database is damaged", d->s->spec, table, r->key);
+		return -1;
 	}
 	d->err = BW_STORE_IO;
 	snprintf(d->text, sizeof(d->text), "store: dump: cannot write the output");
@@ -409,7 +642,8 @@ store_restore_parse(const char *line, size_t len, json_t **obj, bw_store_rec *r,
 {
 	json_error_t jerr;
 	json_t *t, *k, *v;
-	const char *tname, *kwhy;
+	const char *tname;
+	char kwhy[64];
 	size_t i;
 
 	if ((*obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
@@ -425,11 +659,6 @@ store_restore_parse(const char *line, size_t len, json_t **obj, bw_store_rec *r,
 		return "\"table\" and \"key\" must be strings";
 	tname = json_string_value(t);
 	r->key = json_string_value(k);
-	/* (jansson refuses \u0000 in strings: a key is one C string) */
-	if (!store_key_ok(r->key, &kwhy)) {
-		snprintf(why, whylen, "key \"%.100s\": %s", r->key, kwhy);
-		return why;
-	}
 	*meta = strcmp(tname, "meta") == 0;
 	if (*meta) {
 		if (strcmp(r->key, "schema") != 0) {
@@ -453,6 +682,11 @@ store_restore_parse(const char *line, size_t len, json_t **obj, bw_store_rec *r,
 		return why;
 	}
 	r->tbl = (bw_tbl)i;
+	/* (jansson refuses \u0000 in strings: a key is one C string) */
+	if (!store_key_ok(r->tbl, r->key, kwhy, sizeof(kwhy))) {
+		snprintf(why, whylen, "key \"%.100s\": %s", r->key, kwhy);
+		return why;
+	}
 	switch (bw_store_tables[i].kind) {
 	case BW_VAL_INT64:
 		if (!json_is_integer(v)) {
@@ -462,6 +696,26 @@ store_restore_parse(const char *line, size_t len, json_t **obj, bw_store_rec *r,
 		}
 		r->ival = json_integer_value(v);
 		break;
+	case BW_VAL_JSON: {
+		char *text;
+
+		if (!json_is_object(v)) {
+			snprintf(why, whylen, "value of %s \"%.100s\" must be a JSON object",
+			    tname, r->key);
+			return why;
+		}
+		/* compact, members in the order given */
+		if ((text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+			return "out of memory";
+		r->sval = text;
+		r->slen = strlen(text);
+		if (r->slen > BW_STORE_VAL_MAX) {
+			snprintf(why, whylen, "value of %s \"%.100s\" is %zu bytes (at most %d)",
+			    tname, r->key, r->slen, BW_STORE_VAL_MAX);
+			return why;
+		}
+		break;
+	}
 	}
 	return NULL;
 }
@@ -484,11 +738,14 @@ typedef struct store_recs {
 static void
 store_recs_free(store_recs *rs)
 {
-	for (size_t i = 0; i < rs->n; i++)
+	for (size_t i = 0; i < rs->n; i++) {
 		free((char *)rs->v[i].key);
+		free((char *)rs->v[i].sval);
+	}
 	free(rs->v);
 }
 
+/* Adds a copy of r's key; r's value text (sval) passes to rs, or is freed. */
 static bool
 store_recs_add(store_recs *rs, const bw_store_rec *r)
 {
@@ -496,14 +753,18 @@ store_recs_add(store_recs *rs, const bw_store_rec *r)
 		size_t cap = rs->cap ? rs->cap * 2 : 256;
 		bw_store_rec *v = realloc(rs->v, cap * sizeof(*v));
 
-		if (v == NULL)
+		if (v == NULL) {
+			free((char *)r->sval);
 			return false;
+		}
 		rs->v = v;
 		rs->cap = cap;
 	}
 	rs->v[rs->n] = *r;
-	if ((rs->v[rs->n].key = strdup(r->key)) == NULL)
+	if ((rs->v[rs->n].key = strdup(r->key)) == NULL) {
+		free((char *)r->sval);
 		return false;
+	}
 	rs->n++;
 	return true;
 }
@@ -537,6 +798,7 @@ store_restore_read(bw_store *s, int (*in)(void *ud, char **line, size_t *len), v
 		bad = store_restore_parse(line, len, &obj, &r, &meta, why, sizeof(why));
 		if (bad != NULL) {
 			bw_store_fail(s, BW_STORE_INVALID, "line %lu: %s", lineno, bad);
+			free((char *)r.sval);
 			json_decref(obj);
 			return BW_STORE_INVALID;
 		}

@@ -75,8 +75,64 @@ bw_store_err bw_store_counter_add_many(bw_store *s, const bw_counter_delta *d, s
 bw_store_err bw_store_counter_scan(bw_store *s, const char *prefix,
     int (*fn)(void *ud, const char *name, int64_t val), void *ud);
 
+/* ---- record tables: keyed JSON objects ----
+ * The consent, suppression (and later sender and complaint) tables hold
+ * records: a key of 1..BW_STORE_KEY_MAX bytes of UTF-8 without control
+ * characters, and a value that is the text of one JSON object of
+ * 2..BW_STORE_VAL_MAX bytes. The store does not parse a value on the
+ * message path (put checks only its size and its outer braces; restore
+ * checks that it is a JSON object and stores it compact); policy/consent.c
+ * owns the layout of consent and suppression records and their keys
+ * ("SENDER RCPT", see consent.h). A bad table, key or value is
+ * BW_STORE_INVALID, found before anything is written.
+ */
+typedef enum {
+	BW_TBL_COUNTERS = 0, /* named 64-bit integers (the calls above) */
+	BW_TBL_CONSENT,      /* consent records */
+	BW_TBL_SUPPRESS,     /* suppressions */
+	BW_TBL__N
+} bw_tbl;
+
+#define BW_STORE_KEY_MAX 480   /* bytes in a record key (LMDB keys stop at 511) */
+#define BW_STORE_VAL_MAX 16384 /* bytes in a record value */
+
+/* *val: a malloc'd NUL-terminated copy of the value (free it), or NULL with
+ * BW_STORE_NOTFOUND. */
+bw_store_err bw_store_get(bw_store *s, bw_tbl t, const char *key, char **val);
+/* Several lookups from one snapshot: one read transaction (LMDB), one
+ * round trip (Redis). vals[i] is a malloc'd value or NULL when absent.
+ * BW_STORE_OK even when some are absent; on any error every vals[i] is NULL. */
+typedef struct bw_store_key { bw_tbl tbl; const char *key; } bw_store_key;
+bw_store_err bw_store_get_many(bw_store *s, const bw_store_key *keys, size_t n, char **vals);
+/* Set (insert or replace) one record; delete one (BW_STORE_NOTFOUND when absent). */
+bw_store_err bw_store_put(bw_store *s, bw_tbl t, const char *key, const char *val);
+bw_store_err bw_store_del(bw_store *s, bw_tbl t, const char *key);
+/* Several writes as one transaction: all or nothing, applied in the order
+ * given (the last write of a key wins). val NULL deletes (absent keys are
+ * not an error). Writes given in key order within each table load fastest
+ * (an import sorts them); any order is correct. Keep a batch to about
+ * 100,000 writes: LMDB limits the pages one transaction may change
+ * (BW_STORE_FULL "too many changes at once"), and Redis runs a batch as
+ * one script that holds the server meanwhile. */
+typedef struct bw_store_kv { bw_tbl tbl; const char *key; const char *val; } bw_store_kv;
+bw_store_err bw_store_write_many(bw_store *s, const bw_store_kv *kv, size_t n);
+/* Every record of t whose key starts with prefix ("" for all), in key byte
+ * order. fn returns 0 to go on, non-zero to stop (the call then returns
+ * BW_STORE_OK). fn runs inside the scan's snapshot and must not write to
+ * the store; it may read. (LMDB: one read transaction, so keep scans in
+ * the daemon short. Redis has no snapshot across calls: a record present
+ * throughout is seen once, one written meanwhile may or may not be.) */
+bw_store_err bw_store_scan(bw_store *s, bw_tbl t, const char *prefix,
+    int (*fn)(void *ud, const char *key, const char *val), void *ud);
+/* Number of records in t (LMDB: from the database statistics). */
+bw_store_err bw_store_count(bw_store *s, bw_tbl t, uint64_t *n);
+/* The table's name in dumps ("counters", "consent", "suppress"); "unknown"
+ * for a value that is not a table. */
+const char *bw_store_table_name(bw_tbl t);
+
 /* ---- dump / restore of everything, as JSON lines ----
  * One line per record: {"table":"counters","key":"...","value":...}
+ * (value: an integer for counters, the record's JSON object otherwise).
  * The format is the same for every backend, so a dump from one restores
  * into another. restore is all or nothing: one transaction; a bad line
  * aborts it with its line number in err. A restored record replaces the

@@ -9,12 +9,14 @@
  *
  * Tables. Every table that is dumped and restored has a line in
  * bw_store_tables[] (store.c): its name in dumps and the kind of its values.
- * Adding a table is: an enum value below, a line in the registry, its typed
- * operations in the ops struct, and in each backend its storage (LMDB: a
- * named database per registry line, created at open; Redis: its keys) plus
- * its case in dump and restore_put. The "meta" table (schema version) is
- * each backend's own and is not in the registry: store.c writes and checks
- * the schema line of a dump itself.
+ * Adding a table is: a bw_tbl value (store.h) and a line in the registry.
+ * A table of BW_VAL_JSON records needs nothing else: the rec_* operations
+ * and dump/restore serve every such table (LMDB: a named database per
+ * registry line, created at open; Redis: the keys of store_redis.c's
+ * scheme, named after the table). A new kind of value needs its typed
+ * operations in the ops struct and its case in dump and restore_put. The
+ * "meta" table (schema version) is each backend's own and is not in the
+ * registry: store.c writes and checks the schema line of a dump itself.
  */
 #ifndef BW_STORE_IMPL_H
 #define BW_STORE_IMPL_H
@@ -32,12 +34,9 @@
 #define BW_STORE_TIMEOUT_DEF 200       /* ms: Redis connect and command */
 
 typedef enum {
-	BW_TBL_COUNTERS = 0,
-	BW_TBL__N
-} bw_tbl;
-
-typedef enum {
-	BW_VAL_INT64 /* a signed 64-bit integer; a JSON integer in dumps */
+	BW_VAL_INT64, /* a signed 64-bit integer; a JSON integer in dumps */
+	BW_VAL_JSON   /* the text of a JSON object (BW_STORE_VAL_MAX bytes at most);
+	               * the object itself in dumps, compact text in the store */
 } bw_val_kind;
 
 typedef struct bw_store_table {
@@ -50,12 +49,17 @@ extern const bw_store_table bw_store_tables[BW_TBL__N];
 /* One record of a table, as dump hands it out and restore takes it in. */
 typedef struct bw_store_rec {
 	bw_tbl tbl;
-	const char *key; /* NUL-terminated, valid UTF-8, no control characters */
-	int64_t ival;    /* BW_VAL_INT64 */
+	const char *key;  /* NUL-terminated; store.c checks it in dump and restore */
+	int64_t ival;     /* BW_VAL_INT64 */
+	const char *sval; /* BW_VAL_JSON: slen bytes, not NUL-terminated in a dump
+	                   * (they may be the backend's own memory, valid during
+	                   * the callback); compact JSON text in a restore */
+	size_t slen;
 } bw_store_rec;
 
 typedef int (*bw_store_scan_fn)(void *ud, const char *name, int64_t val);
 typedef int (*bw_store_rec_fn)(void *ud, const bw_store_rec *r);
+typedef int (*bw_store_kv_fn)(void *ud, const char *key, const char *val);
 
 typedef struct bw_store_ops {
 	const char *name; /* "lmdb", "redis" */
@@ -70,6 +74,23 @@ typedef struct bw_store_ops {
 	bw_store_err (*counter_add_many)(bw_store *s, const bw_counter_delta *d, size_t n);
 	/* fn is called with no transaction open: it may call the store. */
 	bw_store_err (*counter_scan)(bw_store *s, const char *prefix, bw_store_scan_fn fn, void *ud);
+
+	/*
+	 * Records (tables of kind BW_VAL_JSON). store.c has checked every
+	 * table, key and value, and that the handle is writable for the
+	 * writes; n is at least 1. get_many: vals[] are NULL on entry, set
+	 * to malloc'd copies of the values present; on an error store.c
+	 * frees whatever was set. write_many: in the order given, all or
+	 * nothing (put is a write_many of one). del: BW_STORE_NOTFOUND when
+	 * absent. scan: fn gets NUL-terminated copies, in key byte order;
+	 * it may read the store (not write); non-zero stops with BW_STORE_OK.
+	 */
+	bw_store_err (*rec_get_many)(bw_store *s, const bw_store_key *keys, size_t n, char **vals);
+	bw_store_err (*rec_write_many)(bw_store *s, const bw_store_kv *kv, size_t n);
+	bw_store_err (*rec_del)(bw_store *s, bw_tbl t, const char *key);
+	bw_store_err (*rec_scan)(bw_store *s, bw_tbl t, const char *prefix, bw_store_kv_fn fn,
+	    void *ud);
+	bw_store_err (*rec_count)(bw_store *s, bw_tbl t, uint64_t *n);
 
 	/* Every record of every registry table, table by table, keys in byte order.
 	 * fn returning non-zero stops it with BW_STORE_IO. */

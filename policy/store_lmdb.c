@@ -9,6 +9,15 @@
  * so a damaged file is an error, not a crash. A map grown by another
  * process (one with a larger MapSize) is adopted under a lock that waits
  * for the handle's transactions to end.
+ *
+ * Records (consent, suppress): key bytes as given, value the JSON text
+ * without a NUL. get_many is one read transaction. write_many is one write
+ * transaction that puts with MDB_APPEND while the keys of a table keep
+ * coming above its last one (a sorted import into an empty table fills
+ * its pages instead of splitting them), and with a plain put from the
+ * first key that does not. A record scan calls its callback inside its
+ * read transaction: one snapshot, which also keeps LMDB from reusing the
+ * pages freed meanwhile, so a scan should not be long in the daemon.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* pthread_rwlockattr_setkind_np */
@@ -48,6 +57,17 @@ typedef struct lmdb_be {
  * be lost at the first close): the environments open here. */
 static pthread_mutex_t lmdb_open_lock = PTHREAD_MUTEX_INITIALIZER;
 static lmdb_be *lmdb_open_envs;
+
+/*
+ * The resize locks this thread holds, and how often: a scan's callback may
+ * read the store, and a second read lock taken behind a waiting resize
+ * (the lock prefers writers) would wait for ever.
+ */
+#define LMDB_HELD_MAX 8
+static _Thread_local struct {
+	lmdb_be *b;
+	unsigned n;
+} lmdb_held[LMDB_HELD_MAX];
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -112,27 +132,62 @@ lmdb_fail(bw_store *s, int rc, const char *what)
 	}
 }
 
+/* Takes the resize lock shared; true when this thread held it already. */
+static bool
+lmdb_lock_shared(lmdb_be *b)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < LMDB_HELD_MAX; i++) {
+		if (lmdb_held[i].b == b && lmdb_held[i].n > 0) {
+			lmdb_held[i].n++;
+			return true;
+		}
+		if (lmdb_held[i].n == 0 && free_slot < 0)
+			free_slot = i;
+	}
+	pthread_rwlock_rdlock(&b->resize);
+	if (free_slot >= 0) {
+		lmdb_held[free_slot].b = b;
+		lmdb_held[free_slot].n = 1;
+	}
+	return false;
+}
+
+static void
+lmdb_unlock_shared(lmdb_be *b)
+{
+	for (int i = 0; i < LMDB_HELD_MAX; i++)
+		if (lmdb_held[i].b == b && lmdb_held[i].n > 0) {
+			if (--lmdb_held[i].n > 0)
+				return;
+			lmdb_held[i].b = NULL;
+			break;
+		}
+	pthread_rwlock_unlock(&b->resize);
+}
+
 /* Begins a transaction; on success the resize lock is held until lmdb_end. */
 static int
 lmdb_begin(lmdb_be *b, unsigned flags, MDB_txn **txn)
 {
-	int rc;
+	bool nested = lmdb_lock_shared(b);
+	int rc = mdb_txn_begin(b->env, NULL, flags, txn);
 
-	pthread_rwlock_rdlock(&b->resize);
-	rc = mdb_txn_begin(b->env, NULL, flags, txn);
-	if (rc == MDB_MAP_RESIZED) {
+	if (rc == MDB_MAP_RESIZED && !nested) {
 		/* another process grew the map: adopt its size with no transaction open here */
-		pthread_rwlock_unlock(&b->resize);
+		lmdb_unlock_shared(b);
 		pthread_rwlock_wrlock(&b->resize);
 		rc = mdb_env_set_mapsize(b->env, 0);
 		pthread_rwlock_unlock(&b->resize);
 		if (rc != 0)
 			return rc;
-		pthread_rwlock_rdlock(&b->resize);
+		lmdb_lock_shared(b);
 		rc = mdb_txn_begin(b->env, NULL, flags, txn);
 	}
+	/* (nested, inside a scan's transaction, the map cannot be adopted: an error) */
 	if (rc != 0)
-		pthread_rwlock_unlock(&b->resize);
+		lmdb_unlock_shared(b);
 	return rc;
 }
 
@@ -141,7 +196,7 @@ lmdb_commit(lmdb_be *b, MDB_txn *txn)
 {
 	int rc = mdb_txn_commit(txn);
 
-	pthread_rwlock_unlock(&b->resize);
+	lmdb_unlock_shared(b);
 	return rc;
 }
 
@@ -149,7 +204,7 @@ static void
 lmdb_abort(lmdb_be *b, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&b->resize);
+	lmdb_unlock_shared(b);
 }
 
 static MDB_val
@@ -629,6 +684,223 @@ lmdb_counter_scan(bw_store *s, const char *prefix, bw_store_scan_fn fn, void *ud
 	return e;
 }
 
+/* ---------------------------------------------------------------- records */
+
+/* A record as stored is sound: key 1..KEY_MAX bytes, value 2..VAL_MAX, no NULs. */
+static bool
+lmdb_rec_sane(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size > 0 && k->mv_size <= BW_STORE_KEY_MAX && v->mv_size >= 2
+	    && v->mv_size <= BW_STORE_VAL_MAX && memchr(k->mv_data, 0, k->mv_size) == NULL
+	    && memchr(v->mv_data, 0, v->mv_size) == NULL;
+}
+
+static bw_store_err
+lmdb_rec_bad(bw_store *s, bw_tbl t, const MDB_val *k, const MDB_val *v)
+{
+	lmdb_be *b = s->be;
+
+	return bw_store_fail(s, BW_STORE_CORRUPT, "store %s: %s record of %zu/%zu bytes: the "
+	    "database is damaged or not a bulkwarden store", b->path, bw_store_tables[t].name,
+	    k->mv_size, v->mv_size);
+}
+
+static bw_store_err
+lmdb_rec_get_many(bw_store *s, const bw_store_key *keys, size_t n, char **vals)
+{
+	lmdb_be *b = s->be;
+	bw_store_err e = BW_STORE_OK;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = lmdb_begin(b, MDB_RDONLY, &txn)) != 0)
+		return lmdb_fail(s, rc, "begin");
+	for (size_t i = 0; i < n && e == BW_STORE_OK; i++) {
+		MDB_val k = lmdb_key(keys[i].key), v;
+
+		if (!b->have[keys[i].tbl])
+			continue;
+		rc = mdb_get(txn, b->dbi[keys[i].tbl], &k, &v);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			e = lmdb_fail(s, rc, "read");
+		else if (!lmdb_rec_sane(&k, &v))
+			e = lmdb_rec_bad(s, keys[i].tbl, &k, &v);
+		else if ((vals[i] = malloc(v.mv_size + 1)) == NULL)
+			e = bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+		else {
+			memcpy(vals[i], v.mv_data, v.mv_size);
+			vals[i][v.mv_size] = 0;
+		}
+	}
+	lmdb_abort(b, txn);
+	return e;
+}
+
+/*
+ * Puts with MDB_APPEND while it works: LMDB itself compares the key with
+ * the table's last one and says MDB_KEYEXIST, changing nothing, when it is
+ * not greater; from then on that table gets plain puts in this transaction.
+ */
+static bw_store_err
+lmdb_rec_write_many(bw_store *s, const bw_store_kv *kv, size_t n)
+{
+	lmdb_be *b = s->be;
+	MDB_cursor *cur[BW_TBL__N] = { 0 };
+	bool append[BW_TBL__N];
+	bw_store_err e = BW_STORE_OK;
+	MDB_txn *txn;
+	int rc = 0;
+
+	for (size_t t = 0; t < BW_TBL__N; t++)
+		append[t] = true;
+	if ((rc = lmdb_begin(b, 0, &txn)) != 0)
+		return lmdb_fail(s, rc, "begin");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bw_tbl t = kv[i].tbl;
+		MDB_val k = lmdb_key(kv[i].key), v;
+
+		if (kv[i].val == NULL) {
+			rc = mdb_del(txn, b->dbi[t], &k, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+			continue;
+		}
+		if (cur[t] == NULL && (rc = mdb_cursor_open(txn, b->dbi[t], &cur[t])) != 0)
+			break;
+		v.mv_size = strlen(kv[i].val);
+		v.mv_data = (void *)kv[i].val;
+		if (append[t]) {
+			rc = mdb_cursor_put(cur[t], &k, &v, MDB_APPEND);
+			if (rc != MDB_KEYEXIST)
+				continue;
+			append[t] = false;
+		}
+		rc = mdb_cursor_put(cur[t], &k, &v, 0);
+	}
+	if (rc != 0)
+		e = lmdb_fail(s, rc, "write");
+	for (size_t t = 0; t < BW_TBL__N; t++)
+		if (cur[t] != NULL)
+			mdb_cursor_close(cur[t]);
+	if (e != BW_STORE_OK) {
+		lmdb_abort(b, txn);
+		return e;
+	}
+	if ((rc = lmdb_commit(b, txn)) != 0)
+		return lmdb_fail(s, rc, "commit");
+	return BW_STORE_OK;
+}
+
+static bw_store_err
+lmdb_rec_del(bw_store *s, bw_tbl t, const char *key)
+{
+	lmdb_be *b = s->be;
+	MDB_val k = lmdb_key(key);
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = lmdb_begin(b, 0, &txn)) != 0)
+		return lmdb_fail(s, rc, "begin");
+	if ((rc = mdb_del(txn, b->dbi[t], &k, NULL)) != 0) {
+		lmdb_abort(b, txn);
+		if (rc == MDB_NOTFOUND)
+			return bw_store_fail(s, BW_STORE_NOTFOUND, "store: no %s record \"%.100s\"",
+			    bw_store_tables[t].name, key);
+		return lmdb_fail(s, rc, "delete");
+	}
+	if ((rc = lmdb_commit(b, txn)) != 0)
+		return lmdb_fail(s, rc, "commit");
+	return BW_STORE_OK;
+}
+
+/*
+ * One read transaction; fn gets NUL-terminated copies. Each key must come
+ * after the one before: in a damaged tree they may not.
+ */
+static bw_store_err
+lmdb_rec_scan(bw_store *s, bw_tbl t, const char *prefix, bw_store_kv_fn fn, void *ud)
+{
+	lmdb_be *b = s->be;
+	size_t plen = strlen(prefix);
+	char *kbuf, *vbuf;
+	size_t klast = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	bw_store_err e = BW_STORE_OK;
+	int rc;
+
+	if (!b->have[t])
+		return BW_STORE_OK;
+	kbuf = malloc(2 * (BW_STORE_KEY_MAX + 1) + BW_STORE_VAL_MAX + 1);
+	if (kbuf == NULL)
+		return bw_store_fail(s, BW_STORE_NOMEM, "store: scan: out of memory");
+	vbuf = kbuf + 2 * (BW_STORE_KEY_MAX + 1);
+	if ((rc = lmdb_begin(b, MDB_RDONLY, &txn)) != 0) {
+		free(kbuf);
+		return lmdb_fail(s, rc, "begin");
+	}
+	if ((rc = mdb_cursor_open(txn, b->dbi[t], &cur)) != 0) {
+		lmdb_abort(b, txn);
+		free(kbuf);
+		return lmdb_fail(s, rc, "cursor");
+	}
+	k = lmdb_key(prefix);
+	rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		/* kbuf: this key; kbuf + KEY_MAX + 1: the one before */
+		char *prev = kbuf + BW_STORE_KEY_MAX + 1;
+
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (!lmdb_rec_sane(&k, &v)) {
+			e = lmdb_rec_bad(s, t, &k, &v);
+			break;
+		}
+		if (klast > 0 && lmdb_keycmp(k.mv_data, k.mv_size, prev) <= 0) {
+			e = bw_store_fail(s, BW_STORE_CORRUPT, "store %s: %s records out of order after "
+			    "\"%.100s\": the database is damaged", b->path, bw_store_tables[t].name, prev);
+			break;
+		}
+		memcpy(kbuf, k.mv_data, k.mv_size);
+		kbuf[k.mv_size] = 0;
+		memcpy(vbuf, v.mv_data, v.mv_size);
+		vbuf[v.mv_size] = 0;
+		if (fn(ud, kbuf, vbuf) != 0)
+			break;
+		memcpy(prev, kbuf, k.mv_size + 1);
+		klast = k.mv_size;
+	}
+	if (e == BW_STORE_OK && rc != 0 && rc != MDB_NOTFOUND)
+		e = lmdb_fail(s, rc, "scan");
+	mdb_cursor_close(cur);
+	lmdb_abort(b, txn);
+	free(kbuf);
+	return e;
+}
+
+static bw_store_err
+lmdb_rec_count(bw_store *s, bw_tbl t, uint64_t *n)
+{
+	lmdb_be *b = s->be;
+	MDB_txn *txn;
+	MDB_stat st;
+	int rc;
+
+	if (!b->have[t])
+		return BW_STORE_OK;
+	if ((rc = lmdb_begin(b, MDB_RDONLY, &txn)) != 0)
+		return lmdb_fail(s, rc, "begin");
+	rc = mdb_stat(txn, b->dbi[t], &st);
+	lmdb_abort(b, txn);
+	if (rc != 0)
+		return lmdb_fail(s, rc, "count");
+	*n = st.ms_entries;
+	return BW_STORE_OK;
+}
+
 /* ---------------------------------------------------------------- dump/restore */
 
 /* One read transaction over every table: a consistent snapshot. */
@@ -636,7 +908,7 @@ static bw_store_err
 lmdb_dump(bw_store *s, bw_store_rec_fn fn, void *ud)
 {
 	lmdb_be *b = s->be;
-	char key[BW_STORE_NAME_MAX + 1];
+	char key[BW_STORE_KEY_MAX + 1];
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -655,9 +927,11 @@ lmdb_dump(bw_store *s, bw_store_rec_fn fn, void *ud)
 		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			bw_store_rec r = { .tbl = (bw_tbl)t, .key = key };
+			bool json = bw_store_tables[t].kind == BW_VAL_JSON;
 
-			if (k.mv_size == 0 || k.mv_size > BW_STORE_NAME_MAX || v.mv_size != 8
-			    || memchr(k.mv_data, 0, k.mv_size) != NULL) {
+			if (json ? !lmdb_rec_sane(&k, &v) : (k.mv_size == 0
+			    || k.mv_size > BW_STORE_NAME_MAX || v.mv_size != 8
+			    || memchr(k.mv_data, 0, k.mv_size) != NULL)) {
 				e = bw_store_fail(s, BW_STORE_CORRUPT, "store %s: %s record of %zu/%zu "
 				    "bytes: the database is damaged or not a bulkwarden store",
 				    b->path, bw_store_tables[t].name, k.mv_size, v.mv_size);
@@ -665,7 +939,12 @@ lmdb_dump(bw_store *s, bw_store_rec_fn fn, void *ud)
 			}
 			memcpy(key, k.mv_data, k.mv_size);
 			key[k.mv_size] = 0;
-			r.ival = lmdb_dec(v.mv_data);
+			if (json) {
+				r.sval = v.mv_data;
+				r.slen = v.mv_size;
+			} else {
+				r.ival = lmdb_dec(v.mv_data);
+			}
 			if (fn(ud, &r) != 0) {
 				e = bw_store_fail(s, BW_STORE_IO, "store: dump: cannot write the output");
 				break;
@@ -710,6 +989,10 @@ lmdb_restore_put(bw_store *s, void *txn, const bw_store_rec *r)
 		v.mv_size = sizeof(buf);
 		v.mv_data = buf;
 		break;
+	case BW_VAL_JSON:
+		v.mv_size = r->slen;
+		v.mv_data = (void *)r->sval;
+		break;
 	}
 	if ((rc = mdb_put(txn, b->dbi[r->tbl], &k, &v, 0)) != 0)
 		return lmdb_fail(s, rc, "write");
@@ -740,6 +1023,11 @@ const bw_store_ops bw_store_lmdb_ops = {
 	.counter_get = lmdb_counter_get,
 	.counter_add_many = lmdb_counter_add_many,
 	.counter_scan = lmdb_counter_scan,
+	.rec_get_many = lmdb_rec_get_many,
+	.rec_write_many = lmdb_rec_write_many,
+	.rec_del = lmdb_rec_del,
+	.rec_scan = lmdb_rec_scan,
+	.rec_count = lmdb_rec_count,
 	.dump = lmdb_dump,
 	.restore_begin = lmdb_restore_begin,
 	.restore_put = lmdb_restore_put,

@@ -5,8 +5,33 @@
  * Keys start with "bw:" and carry a hash tag naming the entity they belong
  * to, so that Redis Cluster puts each entity's keys in one slot and a
  * script or MULTI over them stays legal: the counters are one hash,
- * "bw:{counters}"; the schema version lives in "bw:{meta}". Tables keyed
- * per sender belong in keys tagged per sender ("bw:{s:NAME}:...").
+ * "bw:{counters}"; the schema version lives in "bw:{meta}".
+ *
+ * Records. A record key is split at its first space into SENDER and the
+ * rest (" RCPT", with the space; empty when the key has none): the record
+ * is the field REST of the hash "bw:TABLE:{SENDER}" ("bw:consent:{acme}"
+ * field " bob@example.com"). So the key is SENDER followed by the field,
+ * every record of a sender (consent and suppressions alike) is in one
+ * Cluster slot, and the global suppressions ("*") are one hash. Since a
+ * field is empty or starts with a space, the smallest byte a key may hold,
+ * key byte order is sender order, then field order.
+ *  get_many: MULTI, one HGET per key, EXEC, pipelined: one round trip and
+ *   one snapshot. (In a Cluster, keys of several senders would be in
+ *   several slots; this client speaks to one server.)
+ *  write_many: one Lua script that checks that every hash it touches is a
+ *   hash (or absent), then applies the writes in order, a run of writes of
+ *   one kind to one hash as one HSET or HDEL; a script's only other
+ *   failure, maxmemory, comes at its first write. All or nothing. A batch
+ *   of more than REDIS_BIG_BATCH writes gets the restore timeout. (About
+ *   10 s per million sorted records here, most of it in the server.)
+ *  scan: the hashes of the senders the prefix allows (SCAN over the hash
+ *   names when the prefix holds no space: cost in senders, not records),
+ *   each read with HSCAN and sorted here; memory: the largest sender's
+ *   records. It is not a snapshot: a record present throughout is seen
+ *   once, one written or deleted meanwhile may or may not be.
+ *  count: SCAN over the hash names, HLEN of each.
+ *
+ * A new record table needs no code here: its hashes are named after it.
  *
  * hiredis contexts are not thread-safe: a small locked pool lends one to
  * each call. Connect and command timeouts (200 ms unless set) keep a dead
@@ -40,6 +65,37 @@
 #define REDIS_RESTORE_MS   60000   /* command timeout for one whole restore */
 #define REDIS_KEY_META     "bw:{meta}"
 #define REDIS_KEY_COUNTERS "bw:{counters}"
+#define REDIS_HKEY_MAX     (BW_STORE_KEY_MAX + 64) /* "bw:TABLE:{SENDER}" */
+#define REDIS_BIG_BATCH    1000    /* writes beyond which a batch gets REDIS_RESTORE_MS */
+#define REDIS_KEYS_COUNT   "1000"  /* SCAN batch hint */
+#define REDIS_RUN_MAX      1000    /* writes in one HSET/HDEL of a script (Lua's stack) */
+
+/*
+ * write_many. KEYS: the hashes; ARGV: runs of writes to one hash, in
+ * order: "s", KEYS index, n, then n field-value pairs (one HSET), or "d",
+ * KEYS index, n, then n fields (one HDEL). Types first, so that no write
+ * fails after another was made (maxmemory stops only the first).
+ */
+static const char redis_write_many_lua[] =
+    "for i = 1, #KEYS do\n"
+    "  local t = redis.call('TYPE', KEYS[i])\n"
+    "  if type(t) == 'table' then t = t.ok end\n"
+    "  if t ~= 'hash' and t ~= 'none' then\n"
+    "    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is not a hash')\n"
+    "  end\n"
+    "end\n"
+    "local a, i = ARGV, 1\n"
+    "while i <= #a do\n"
+    "  local k, n = KEYS[tonumber(a[i + 1])], tonumber(a[i + 2])\n"
+    "  if a[i] == 's' then\n"
+    "    redis.call('HSET', k, unpack(a, i + 3, i + 2 + 2 * n))\n"
+    "    i = i + 3 + 2 * n\n"
+    "  else\n"
+    "    redis.call('HDEL', k, unpack(a, i + 3, i + 2 + n))\n"
+    "    i = i + 3 + n\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
 
 /*
  * Adds every (name, delta, -delta) triple to hash KEYS[1] at once. Redis
@@ -130,6 +186,8 @@ redis_reply_fail(bw_store *s, const redisReply *r, const char *what)
 	/* a script's error reads "ERR user_script:...: <the command's error>" */
 	if (e == BW_STORE_IO && strstr(text, "would overflow") != NULL)
 		e = BW_STORE_INVALID;
+	else if (e == BW_STORE_IO && strstr(text, "OOM command not allowed") != NULL)
+		e = BW_STORE_FULL;
 	else if (e == BW_STORE_IO && strstr(text, "not an integer") != NULL)
 		e = BW_STORE_CORRUPT;
 	if (e == BW_STORE_FULL)
@@ -631,7 +689,9 @@ redis_counter_add_many(bw_store *s, const bw_counter_delta *d, size_t n)
 
 typedef struct redis_ent {
 	char *key;
-	int64_t val;
+	int64_t val;   /* BW_VAL_INT64 */
+	char *sval;    /* BW_VAL_JSON: NUL-terminated */
+	size_t slen;
 } redis_ent;
 
 typedef struct redis_ents {
@@ -642,8 +702,10 @@ typedef struct redis_ents {
 static void
 redis_ents_free(redis_ents *es)
 {
-	for (size_t i = 0; i < es->n; i++)
+	for (size_t i = 0; i < es->n; i++) {
 		free(es->v[i].key);
+		free(es->v[i].sval);
+	}
 	free(es->v);
 	memset(es, 0, sizeof(*es));
 }
@@ -667,14 +729,29 @@ redis_glob(char *out, const char *prefix)
 	*out = 0;
 }
 
-/* Every field of a hash starting with prefix, sorted by name, no duplicates. */
+/* A record value as read: 2 to VAL_MAX bytes, no NUL. */
+static bool
+redis_json_ok(const redisReply *v)
+{
+	return v->type == REDIS_REPLY_STRING && v->len >= 2 && v->len <= BW_STORE_VAL_MAX
+	    && memchr(v->str, 0, v->len) == NULL;
+}
+
+/*
+ * Every field of a hash starting with prefix, sorted by name, no
+ * duplicates; values of the given kind (a JSON table's fields may be
+ * empty: see the header).
+ */
 static bw_store_err
-redis_hash_all(bw_store *s, const char *key, const char *prefix, const char *what, redis_ents *es)
+redis_hash_all(bw_store *s, const char *key, const char *prefix, bw_val_kind kind,
+    const char *what, redis_ents *es)
 {
 	char cursor[32] = "0";
-	char match[2 * BW_STORE_NAME_MAX + 2];
+	char match[2 * BW_STORE_KEY_MAX + 2];
 	const char *argv[] = { "HSCAN", key, cursor, "MATCH", match, "COUNT", REDIS_SCAN_COUNT };
 	size_t plen = strlen(prefix), j;
+	size_t fmax = kind == BW_VAL_INT64 ? BW_STORE_NAME_MAX : BW_STORE_KEY_MAX;
+	size_t fmin = kind == BW_VAL_INT64 ? 1 : 0;
 	redisReply *r;
 	redis_op op;
 	bw_store_err e;
@@ -699,11 +776,12 @@ redis_hash_all(bw_store *s, const char *key, const char *prefix, const char *wha
 		cursor[c->len] = 0;
 		for (size_t i = 0; i < kv->elements && e == BW_STORE_OK; i += 2) {
 			redisReply *f = kv->element[i], *v = kv->element[i + 1];
-			redis_ent ent;
+			redis_ent ent = { 0 };
 
 			if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
-			    || f->len == 0 || f->len > BW_STORE_NAME_MAX || memchr(f->str, 0, f->len)
-			    || !redis_parse_i64(v->str, v->len, &ent.val)) {
+			    || f->len < fmin || f->len > fmax || memchr(f->str, 0, f->len)
+			    || (kind == BW_VAL_INT64 ? !redis_parse_i64(v->str, v->len, &ent.val)
+			    : !redis_json_ok(v))) {
 				e = redis_unexpected(s, what);
 				break;
 			}
@@ -720,10 +798,13 @@ redis_hash_all(bw_store *s, const char *key, const char *prefix, const char *wha
 				es->v = nv;
 				es->cap = cap;
 			}
-			if ((ent.key = strndup(f->str, f->len)) == NULL) {
+			if ((ent.key = strndup(f->str, f->len)) == NULL
+			    || (kind == BW_VAL_JSON && (ent.sval = strndup(v->str, v->len)) == NULL)) {
+				free(ent.key);
 				e = bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
 				break;
 			}
+			ent.slen = v->len;
 			es->v[es->n++] = ent;
 		}
 		freeReplyObject(r);
@@ -739,6 +820,7 @@ redis_hash_all(bw_store *s, const char *key, const char *prefix, const char *wha
 	for (size_t i = j = 0; i < es->n; i++) {
 		if (j > 0 && strcmp(es->v[j - 1].key, es->v[i].key) == 0) {
 			free(es->v[i].key);
+			free(es->v[i].sval);
 			continue;
 		}
 		es->v[j++] = es->v[i];
@@ -753,7 +835,8 @@ redis_counter_scan(bw_store *s, const char *prefix, bw_store_scan_fn fn, void *u
 	redis_ents es;
 	bw_store_err e;
 
-	if ((e = redis_hash_all(s, REDIS_KEY_COUNTERS, prefix, "scan", &es)) != BW_STORE_OK)
+	if ((e = redis_hash_all(s, REDIS_KEY_COUNTERS, prefix, BW_VAL_INT64, "scan", &es))
+	    != BW_STORE_OK)
 		return e;
 	for (size_t i = 0; i < es.n; i++)
 		if (fn(ud, es.v[i].key, es.v[i].val) != 0)
@@ -762,11 +845,512 @@ redis_counter_scan(bw_store *s, const char *prefix, bw_store_scan_fn fn, void *u
 	return BW_STORE_OK;
 }
 
+/* ---------------------------------------------------------------- records */
+
+/* The hash of a record key and its field (a pointer into key). */
+static void
+redis_rec_hash(bw_tbl t, const char *key, char hkey[REDIS_HKEY_MAX], const char **field)
+{
+	size_t slen = strcspn(key, " ");
+
+	snprintf(hkey, REDIS_HKEY_MAX, "bw:%s:{%.*s}", bw_store_tables[t].name, (int)slen, key);
+	*field = key + slen;
+}
+
+/* The SENDER of a hash name "bw:TABLE:{SENDER}" into out; false when not one. */
+static bool
+redis_rec_sender(bw_tbl t, const char *name, size_t len, char out[BW_STORE_KEY_MAX + 1])
+{
+	const char *tn = bw_store_tables[t].name;
+	size_t tl = strlen(tn), pl = 3 + tl + 2, sl;
+
+	if (len < pl + 1 || memcmp(name, "bw:", 3) != 0 || memcmp(name + 3, tn, tl) != 0
+	    || memcmp(name + 3 + tl, ":{", 2) != 0 || name[len - 1] != '}')
+		return false;
+	sl = len - pl - 1;
+	if (sl > BW_STORE_KEY_MAX || memchr(name + pl, ' ', sl) || memchr(name + pl, 0, sl))
+		return false;
+	memcpy(out, name + pl, sl);
+	out[sl] = 0;
+	return true;
+}
+
+/* A single command that wants an integer reply, or OK for a status. */
+static bw_store_err
+redis_one(bw_store *s, int argc, const char **argv, const size_t *lens, const char *what,
+    long long *ival)
+{
+	redisReply *r;
+	redis_op op;
+	bw_store_err e;
+
+	if ((e = redis_begin(s, &op)) != BW_STORE_OK)
+		return e;
+	if ((e = redis_cmd(s, &op, argc, argv, lens, what, &r)) == BW_STORE_OK) {
+		if (r->type == REDIS_REPLY_INTEGER)
+			*ival = r->integer;
+		else
+			e = redis_unexpected(s, what);
+		freeReplyObject(r);
+	}
+	redis_end(s, &op);
+	return e;
+}
+
+/* Copies a reply to one HGET into *val (NULL when nil). */
+static bw_store_err
+redis_take_value(bw_store *s, const redisReply *v, char **val)
+{
+	if (v->type == REDIS_REPLY_NIL)
+		return BW_STORE_OK;
+	if (!redis_json_ok(v))
+		return redis_unexpected(s, "read");
+	if ((*val = strndup(v->str, v->len)) == NULL)
+		return bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+	return BW_STORE_OK;
+}
+
+/*
+ * MULTI, HGET per key, EXEC, sent at once; replies: +OK, +QUEUED per key,
+ * then the array. One key is a plain HGET.
+ */
+static bw_store_err
+redis_rec_get_many(bw_store *s, const bw_store_key *keys, size_t n, char **vals)
+{
+	char (*hk)[REDIS_HKEY_MAX] = malloc(n * sizeof(*hk));
+	const char *multi[] = { "MULTI" }, *exec[] = { "EXEC" };
+	redisReply *r = NULL;
+	redis_op op;
+	bw_store_err e;
+
+	if (hk == NULL)
+		return bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+	if ((e = redis_begin(s, &op)) != BW_STORE_OK) {
+		free(hk);
+		return e;
+	}
+	if (n > 1 && redisAppendCommandArgv(op.c, 1, multi, NULL) != REDIS_OK)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const char *argv[3] = { "HGET", hk[i], NULL };
+
+		redis_rec_hash(keys[i].tbl, keys[i].key, hk[i], &argv[2]);
+		if (redisAppendCommandArgv(op.c, 3, argv, NULL) != REDIS_OK)
+			goto nomem;
+	}
+	if (n > 1 && redisAppendCommandArgv(op.c, 1, exec, NULL) != REDIS_OK)
+		goto nomem;
+	/* n == 1: the value; else +OK, n x +QUEUED, and the values */
+	for (size_t i = 0; i < (n > 1 ? n + 2 : 1); i++) {
+		if (redisGetReply(op.c, (void **)&r) != REDIS_OK || r == NULL) {
+			op.broken = true;
+			e = redis_conn_fail(s, op.c, "read");
+			goto out;
+		}
+		if (r->type == REDIS_REPLY_ERROR) {
+			/* the rest of the replies are left unread: drop the connection */
+			op.broken = true;
+			e = redis_reply_fail(s, r, "read");
+			goto out;
+		}
+		if (i + 1 < (n > 1 ? n + 2 : 1)) {
+			if (r->type != REDIS_REPLY_STATUS) {
+				op.broken = true;
+				e = redis_unexpected(s, "read");
+				goto out;
+			}
+			freeReplyObject(r);
+			r = NULL;
+		}
+	}
+	if (n == 1) {
+		e = redis_take_value(s, r, &vals[0]);
+	} else if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+		e = redis_unexpected(s, "read");
+	} else {
+		for (size_t i = 0; i < n && e == BW_STORE_OK; i++)
+			e = r->element[i]->type == REDIS_REPLY_ERROR
+			    ? redis_reply_fail(s, r->element[i], "read")
+			    : redis_take_value(s, r->element[i], &vals[i]);
+	}
+	goto out;
+nomem:
+	op.broken = true;
+	e = bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	redis_end(s, &op);
+	free(hk);
+	return e;
+}
+
+/* One write is one HSET or HDEL; more are one script (see the header). */
+static bw_store_err
+redis_rec_write_many(bw_store *s, const bw_store_kv *kv, size_t n)
+{
+	redis_be *b = s->be;
+	const size_t fixed = 3; /* EVAL script numkeys */
+	char (*hk)[REDIS_HKEY_MAX] = NULL, (*idx)[24] = NULL, (*cnt)[24] = NULL, nk[24];
+	const char **argv = NULL;
+	size_t nkeys = 0, argc = fixed, run = 0, at = 0;
+	redisReply *r;
+	redis_op op;
+	bw_store_err e;
+
+	if (n == 1) {
+		char h[REDIS_HKEY_MAX];
+		const char *argv1[4] = { kv[0].val ? "HSET" : "HDEL", h, NULL, kv[0].val };
+		long long dummy;
+
+		redis_rec_hash(kv[0].tbl, kv[0].key, h, &argv1[2]);
+		return redis_one(s, kv[0].val ? 4 : 3, argv1, NULL, "write", &dummy);
+	}
+	if (n > (INT_MAX - fixed) / 6)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: too many records at once");
+	hk = malloc(n * sizeof(*hk));
+	idx = malloc(n * sizeof(*idx));
+	cnt = malloc(n * sizeof(*cnt));
+	argv = malloc((fixed + 6 * n) * sizeof(*argv));
+	if (hk == NULL || idx == NULL || cnt == NULL || argv == NULL) {
+		e = bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+		goto out;
+	}
+	/*
+	 * KEYS: the hashes, each once in a row (sorted input names each once);
+	 * then the runs: writes of one kind to one hash, in a row.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		const char *field;
+
+		redis_rec_hash(kv[i].tbl, kv[i].key, hk[nkeys], &field);
+		if (nkeys == 0 || strcmp(hk[nkeys], hk[nkeys - 1]) != 0) {
+			argv[argc++] = hk[nkeys];
+			nkeys++;
+		}
+		snprintf(idx[i], sizeof(idx[i]), "%zu", nkeys);
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* a new run: another hash, another kind, or a full one */
+		if (i == 0 || strcmp(idx[i], idx[i - 1]) != 0 || !kv[i].val != !kv[i - 1].val
+		    || run == REDIS_RUN_MAX) {
+			if (i > 0)
+				snprintf(cnt[at], sizeof(cnt[at]), "%zu", run);
+			at = i;
+			run = 0;
+			argv[argc++] = kv[i].val ? "s" : "d";
+			argv[argc++] = idx[i];
+			argv[argc++] = cnt[i];
+		}
+		argv[argc++] = kv[i].key + strcspn(kv[i].key, " ");
+		if (kv[i].val)
+			argv[argc++] = kv[i].val;
+		run++;
+	}
+	snprintf(cnt[at], sizeof(cnt[at]), "%zu", run);
+	snprintf(nk, sizeof(nk), "%zu", nkeys);
+	argv[0] = "EVAL";
+	argv[1] = redis_write_many_lua;
+	argv[2] = nk;
+	if ((e = redis_begin(s, &op)) != BW_STORE_OK)
+		goto out;
+	if (n > REDIS_BIG_BATCH) {
+		/* the connection is dropped afterwards: it carries the long timeout */
+		op.broken = true;
+		if (redisSetTimeout(op.c, redis_tv(b->timeout_ms > REDIS_RESTORE_MS ? b->timeout_ms
+		    : REDIS_RESTORE_MS)) != REDIS_OK) {
+			e = bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+			redis_end(s, &op);
+			goto out;
+		}
+	}
+	if ((e = redis_cmd(s, &op, (int)argc, argv, NULL, "write", &r)) == BW_STORE_OK) {
+		if (r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+			e = redis_unexpected(s, "write");
+		freeReplyObject(r);
+	}
+	redis_end(s, &op);
+out:
+	free(hk);
+	free(idx);
+	free(cnt);
+	free(argv);
+	return e;
+}
+
+static bw_store_err
+redis_rec_del(bw_store *s, bw_tbl t, const char *key)
+{
+	char h[REDIS_HKEY_MAX];
+	const char *argv[3] = { "HDEL", h, NULL };
+	long long n = 0;
+	bw_store_err e;
+
+	redis_rec_hash(t, key, h, &argv[2]);
+	if ((e = redis_one(s, 3, argv, NULL, "delete", &n)) != BW_STORE_OK)
+		return e;
+	if (n == 0)
+		return bw_store_fail(s, BW_STORE_NOTFOUND, "store: no %s record \"%.100s\"",
+		    bw_store_tables[t].name, key);
+	return BW_STORE_OK;
+}
+
+typedef struct redis_names {
+	char **v;
+	size_t n, cap;
+} redis_names;
+
+static void
+redis_names_free(redis_names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+	memset(ns, 0, sizeof(*ns));
+}
+
+static int
+redis_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The senders of table t whose name starts with prefix (which holds no
+ * space): SCAN over the hash names, sorted, each once.
+ */
+static bw_store_err
+redis_rec_senders(bw_store *s, bw_tbl t, const char *prefix, const char *what, redis_names *ns)
+{
+	char cursor[32] = "0", sender[BW_STORE_KEY_MAX + 1];
+	char match[2 * BW_STORE_KEY_MAX + 64];
+	const char *argv[] = { "SCAN", cursor, "MATCH", match, "COUNT", REDIS_KEYS_COUNT };
+	size_t plen = strlen(prefix), j, at;
+	redisReply *r;
+	redis_op op;
+	bw_store_err e;
+
+	memset(ns, 0, sizeof(*ns));
+	at = (size_t)snprintf(match, sizeof(match), "bw:%s:{", bw_store_tables[t].name);
+	redis_glob(match + at, prefix);
+	if ((e = redis_begin(s, &op)) != BW_STORE_OK)
+		return e;
+	do {
+		redisReply *c, *ks;
+
+		if ((e = redis_cmd(s, &op, 6, argv, NULL, what, &r)) != BW_STORE_OK)
+			break;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+		    || (c = r->element[0])->type != REDIS_REPLY_STRING || c->len >= sizeof(cursor)
+		    || (ks = r->element[1])->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			e = redis_unexpected(s, what);
+			break;
+		}
+		memcpy(cursor, c->str, c->len);
+		cursor[c->len] = 0;
+		for (size_t i = 0; i < ks->elements && e == BW_STORE_OK; i++) {
+			redisReply *k = ks->element[i];
+
+			if (k->type != REDIS_REPLY_STRING
+			    || !redis_rec_sender(t, k->str, k->len, sender)) {
+				e = redis_unexpected(s, what);
+				break;
+			}
+			if (strncmp(sender, prefix, plen) != 0)
+				continue;
+			if (ns->n == ns->cap) {
+				size_t cap = ns->cap ? ns->cap * 2 : 64;
+				char **nv = realloc(ns->v, cap * sizeof(*nv));
+
+				if (nv == NULL) {
+					e = bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+					break;
+				}
+				ns->v = nv;
+				ns->cap = cap;
+			}
+			if ((ns->v[ns->n] = strdup(sender)) == NULL) {
+				e = bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+				break;
+			}
+			ns->n++;
+		}
+		freeReplyObject(r);
+	} while (e == BW_STORE_OK && strcmp(cursor, "0") != 0);
+	redis_end(s, &op);
+	if (e != BW_STORE_OK) {
+		redis_names_free(ns);
+		return e;
+	}
+	/* SCAN may return a name twice */
+	if (ns->n > 1)
+		qsort(ns->v, ns->n, sizeof(*ns->v), redis_name_cmp);
+	for (size_t i = j = 0; i < ns->n; i++) {
+		if (j > 0 && strcmp(ns->v[j - 1], ns->v[i]) == 0) {
+			free(ns->v[i]);
+			continue;
+		}
+		ns->v[j++] = ns->v[i];
+	}
+	ns->n = j;
+	return BW_STORE_OK;
+}
+
+/*
+ * Every record of t starting with prefix, in key order: sender by sender,
+ * each sender's hash read and sorted before fn sees its records (fn runs
+ * with no connection held, so it may read the store). fn returns non-zero
+ * to stop; *stopped says so.
+ */
+typedef int (*redis_walk_fn)(void *ud, const char *key, const redis_ent *ent);
+
+static bw_store_err
+redis_rec_walk(bw_store *s, bw_tbl t, const char *prefix, const char *what, redis_walk_fn fn,
+    void *ud, bool *stopped)
+{
+	size_t slen = strcspn(prefix, " ");
+	redis_names ns = { 0 };
+	bw_store_err e = BW_STORE_OK;
+	char key[2 * BW_STORE_KEY_MAX + 2];
+
+	*stopped = false;
+	if (prefix[slen] == ' ') {
+		/* one sender */
+		if ((ns.v = malloc(sizeof(*ns.v))) == NULL
+		    || (ns.v[0] = strndup(prefix, slen)) == NULL) {
+			free(ns.v);
+			return bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+		}
+		ns.n = ns.cap = 1;
+	} else if ((e = redis_rec_senders(s, t, prefix, what, &ns)) != BW_STORE_OK) {
+		return e;
+	}
+	for (size_t i = 0; i < ns.n && e == BW_STORE_OK && !*stopped; i++) {
+		const char *fprefix = prefix[slen] == ' ' ? prefix + slen : "";
+		char h[REDIS_HKEY_MAX];
+		const char *field;
+		size_t sl = strlen(ns.v[i]);
+		redis_ents es;
+
+		redis_rec_hash(t, ns.v[i], h, &field);
+		if ((e = redis_hash_all(s, h, fprefix, BW_VAL_JSON, what, &es)) != BW_STORE_OK)
+			break;
+		for (size_t k = 0; k < es.n; k++) {
+			size_t fl = strlen(es.v[k].key);
+
+			if ((fl > 0 && es.v[k].key[0] != ' ') || sl + fl == 0
+			    || sl + fl > BW_STORE_KEY_MAX) {
+				e = redis_unexpected(s, what);
+				break;
+			}
+			memcpy(key, ns.v[i], sl);
+			memcpy(key + sl, es.v[k].key, fl + 1);
+			if (strncmp(key, prefix, strlen(prefix)) != 0)
+				continue;
+			if (fn(ud, key, &es.v[k]) != 0) {
+				*stopped = true;
+				break;
+			}
+		}
+		redis_ents_free(&es);
+	}
+	redis_names_free(&ns);
+	return e;
+}
+
+typedef struct redis_scan_ctx {
+	bw_store_kv_fn fn;
+	void *ud;
+} redis_scan_ctx;
+
+static int
+redis_scan_one(void *ud, const char *key, const redis_ent *ent)
+{
+	redis_scan_ctx *c = ud;
+
+	return c->fn(c->ud, key, ent->sval);
+}
+
+static bw_store_err
+redis_rec_scan(bw_store *s, bw_tbl t, const char *prefix, bw_store_kv_fn fn, void *ud)
+{
+	redis_scan_ctx c = { fn, ud };
+	bool stopped;
+
+	return redis_rec_walk(s, t, prefix, "scan", redis_scan_one, &c, &stopped);
+}
+
+/* HLEN of every hash of t, pipelined. */
+static bw_store_err
+redis_rec_count(bw_store *s, bw_tbl t, uint64_t *n)
+{
+	redis_names ns;
+	redisReply *r;
+	redis_op op;
+	bw_store_err e;
+
+	if ((e = redis_rec_senders(s, t, "", "count", &ns)) != BW_STORE_OK)
+		return e;
+	if (ns.n == 0) {
+		redis_names_free(&ns);
+		return BW_STORE_OK;
+	}
+	if ((e = redis_begin(s, &op)) != BW_STORE_OK) {
+		redis_names_free(&ns);
+		return e;
+	}
+	for (size_t i = 0; i < ns.n; i++) {
+		char h[REDIS_HKEY_MAX];
+		const char *argv[2] = { "HLEN", h }, *field;
+
+		redis_rec_hash(t, ns.v[i], h, &field);
+		if (redisAppendCommandArgv(op.c, 2, argv, NULL) != REDIS_OK) {
+			op.broken = true;
+			e = bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < ns.n && e == BW_STORE_OK; i++) {
+		if (redisGetReply(op.c, (void **)&r) != REDIS_OK || r == NULL) {
+			op.broken = true;
+			e = redis_conn_fail(s, op.c, "count");
+			break;
+		}
+		if (r->type == REDIS_REPLY_ERROR)
+			e = redis_reply_fail(s, r, "count");
+		else if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
+			e = redis_unexpected(s, "count");
+		else
+			*n += (uint64_t)r->integer;
+		freeReplyObject(r);
+		if (e != BW_STORE_OK)
+			op.broken = true; /* replies left unread */
+	}
+out:
+	redis_end(s, &op);
+	redis_names_free(&ns);
+	if (e != BW_STORE_OK)
+		*n = 0;
+	return e;
+}
+
 /* ---------------------------------------------------------------- dump/restore */
 
-static const char *const redis_table_keys[BW_TBL__N] = {
-	[BW_TBL_COUNTERS] = REDIS_KEY_COUNTERS,
-};
+typedef struct redis_dump_ctx {
+	bw_tbl t;
+	bw_store_rec_fn fn;
+	void *ud;
+} redis_dump_ctx;
+
+static int
+redis_dump_one(void *ud, const char *key, const redis_ent *ent)
+{
+	redis_dump_ctx *c = ud;
+	bw_store_rec r = { .tbl = c->t, .key = key, .sval = ent->sval, .slen = ent->slen };
+
+	return c->fn(c->ud, &r);
+}
 
 static bw_store_err
 redis_dump(bw_store *s, bw_store_rec_fn fn, void *ud)
@@ -775,7 +1359,20 @@ redis_dump(bw_store *s, bw_store_rec_fn fn, void *ud)
 		redis_ents es;
 		bw_store_err e;
 
-		if ((e = redis_hash_all(s, redis_table_keys[t], "", "dump", &es)) != BW_STORE_OK)
+		if (bw_store_tables[t].kind == BW_VAL_JSON) {
+			redis_dump_ctx c = { (bw_tbl)t, fn, ud };
+			bool stopped;
+
+			e = redis_rec_walk(s, (bw_tbl)t, "", "dump", redis_dump_one, &c, &stopped);
+			if (e != BW_STORE_OK)
+				return e;
+			if (stopped)
+				return bw_store_fail(s, BW_STORE_IO, "store: dump: cannot write the output");
+			continue;
+		}
+		/* the one table of integers */
+		if ((e = redis_hash_all(s, REDIS_KEY_COUNTERS, "", BW_VAL_INT64, "dump", &es))
+		    != BW_STORE_OK)
 			return e;
 		for (size_t i = 0; i < es.n; i++) {
 			bw_store_rec r = { .tbl = (bw_tbl)t, .key = es.v[i].key, .ival = es.v[i].val };
@@ -827,15 +1424,23 @@ static bw_store_err
 redis_restore_put(bw_store *s, void *txn, const bw_store_rec *r)
 {
 	redis_restore *rs = txn;
-	char v[24];
-	const char *argv[] = { "HSET", redis_table_keys[r->tbl], r->key, v };
+	char v[24], h[REDIS_HKEY_MAX];
+	const char *argv[] = { "HSET", REDIS_KEY_COUNTERS, r->key, v };
+	size_t lens[4];
 
 	switch (bw_store_tables[r->tbl].kind) {
 	case BW_VAL_INT64:
 		snprintf(v, sizeof(v), "%lld", (long long)r->ival);
 		break;
+	case BW_VAL_JSON:
+		redis_rec_hash(r->tbl, r->key, h, &argv[2]);
+		argv[1] = h;
+		argv[3] = r->sval;
+		break;
 	}
-	if (redisAppendCommandArgv(rs->op.c, 4, argv, NULL) != REDIS_OK)
+	for (size_t i = 0; i < 4; i++)
+		lens[i] = strlen(argv[i]);
+	if (redisAppendCommandArgv(rs->op.c, 4, argv, lens) != REDIS_OK)
 		return bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
 	rs->queued++;
 	return BW_STORE_OK;
@@ -912,6 +1517,11 @@ const bw_store_ops bw_store_redis_ops = {
 	.counter_get = redis_counter_get,
 	.counter_add_many = redis_counter_add_many,
 	.counter_scan = redis_counter_scan,
+	.rec_get_many = redis_rec_get_many,
+	.rec_write_many = redis_rec_write_many,
+	.rec_del = redis_rec_del,
+	.rec_scan = redis_rec_scan,
+	.rec_count = redis_rec_count,
 	.dump = redis_dump,
 	.restore_begin = redis_restore_begin,
 	.restore_put = redis_restore_put,

@@ -3,7 +3,8 @@
  * backend (LMDB in a fresh directory; Redis, when built with it, against a
  * redis-server this program starts on a unix socket and kills at the end),
  * then each backend's own failures: a damaged LMDB file, permissions, stale
- * readers, a map grown by another process; a dead or hung Redis.
+ * readers, a map grown by another process, a store older than the record
+ * tables; a dead or hung Redis, a foreign key in the records' namespace.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -539,7 +540,7 @@ START_TEST(test_counter_scan)
 
 	/* more than one batch, and a callback that stops */
 	{
-		static char mnames[300][16];
+		static char mnames[300][24];
 		bw_counter_delta md[300];
 
 		for (int i = 0; i < 300; i++) {
@@ -955,6 +956,972 @@ START_TEST(test_error_per_thread)
 	ck_assert_msg(strstr(bw_store_last_error(s), "missing"), "%s", bw_store_last_error(s));
 	bw_store_close(s);
 	bw_store_close(s2);
+	fx_end();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- records */
+
+#define V1 "{\"method\":\"double-opt-in\",\"granted_at\":\"2024-05-01T12:00:00Z\"}"
+#define V2 "{\"reason\":\"unsubscribe\",\"at\":\"2025-01-02T03:04:05Z\",\"source\":\"one-click\"}"
+#define V3 "{\"method\":\"import\",\"note\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\u0001\",\"n\":[1,2.5,{\"x\":null}]}"
+
+static void
+assert_rec(bw_store *s, bw_tbl t, const char *key, const char *want)
+{
+	char *v = NULL;
+	bw_store_err e = bw_store_get(s, t, key, &v);
+
+	ck_assert_msg(e == BW_STORE_OK, "%s: get %s \"%s\": %s: %s", fx.be->name,
+	    bw_store_table_name(t), key, bw_store_strerror(e), bw_store_last_error(s));
+	ck_assert_msg(v != NULL && strcmp(v, want) == 0, "%s: %s \"%s\" is %s, want %s",
+	    fx.be->name, bw_store_table_name(t), key, v ? v : "NULL", want);
+	free(v);
+}
+
+static void
+assert_norec(bw_store *s, bw_tbl t, const char *key)
+{
+	char *v = (char *)"junk";
+	bw_store_err e = bw_store_get(s, t, key, &v);
+
+	ck_assert_msg(e == BW_STORE_NOTFOUND && v == NULL, "%s: %s \"%s\": want NOTFOUND, got "
+	    "%s (%s)", fx.be->name, bw_store_table_name(t), key, bw_store_strerror(e),
+	    e == BW_STORE_OK ? v : bw_store_last_error(s));
+}
+
+static uint64_t
+count_of(bw_store *s, bw_tbl t)
+{
+	uint64_t n = 12345;
+	bw_store_err e = bw_store_count(s, t, &n);
+
+	ck_assert_msg(e == BW_STORE_OK, "%s: count %s: %s", fx.be->name, bw_store_table_name(t),
+	    bw_store_last_error(s));
+	return n;
+}
+
+/* What a record scan saw. */
+typedef struct got {
+	char **keys, **vals;
+	int n, cap;
+	int stop_after;       /* stop after this many (0: never) */
+	bw_store *s;          /* when set: each callback reads read_key from s */
+	const char *read_key;
+	const char *read_want;
+	int read_bad;
+} got;
+
+static int
+got_rec(void *ud, const char *key, const char *val)
+{
+	got *g = ud;
+
+	if (g->n == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 64;
+		g->keys = realloc(g->keys, (size_t)g->cap * sizeof(*g->keys));
+		g->vals = realloc(g->vals, (size_t)g->cap * sizeof(*g->vals));
+		ck_assert(g->keys != NULL && g->vals != NULL);
+	}
+	g->keys[g->n] = strdup(key);
+	g->vals[g->n] = strdup(val);
+	g->n++;
+	if (g->s != NULL) {
+		char *v = NULL;
+
+		if (bw_store_get(g->s, BW_TBL_SUPPRESS, g->read_key, &v) != BW_STORE_OK
+		    || strcmp(v, g->read_want) != 0)
+			g->read_bad++;
+		free(v);
+	}
+	return g->stop_after && g->n == g->stop_after;
+}
+
+static void
+got_free(got *g)
+{
+	for (int i = 0; i < g->n; i++) {
+		free(g->keys[i]);
+		free(g->vals[i]);
+	}
+	free(g->keys);
+	free(g->vals);
+	memset(g, 0, sizeof(*g));
+}
+
+static got
+scan_of(bw_store *s, bw_tbl t, const char *prefix)
+{
+	got g = { 0 };
+	bw_store_err e = bw_store_scan(s, t, prefix, got_rec, &g);
+
+	ck_assert_msg(e == BW_STORE_OK, "%s: scan %s \"%s\": %s", fx.be->name,
+	    bw_store_table_name(t), prefix, bw_store_last_error(s));
+	return g;
+}
+
+/* n records of table t, keys PREFIX%07zu from "from" on (so in key order),
+ * values ~150-byte JSON objects that name their number. */
+typedef struct bulk {
+	bw_store_kv *kv;
+	char *mem;
+	size_t n;
+} bulk;
+
+#define BULK_KEY 64
+#define BULK_VAL 192
+
+static bulk
+bulk_make(bw_tbl t, const char *prefix, size_t n, size_t from)
+{
+	bulk b = { calloc(n, sizeof(bw_store_kv)), malloc(n * (BULK_KEY + BULK_VAL)), n };
+
+	ck_assert(b.kv != NULL && b.mem != NULL);
+	for (size_t i = 0; i < n; i++) {
+		char *k = b.mem + i * (BULK_KEY + BULK_VAL), *v = k + BULK_KEY;
+
+		snprintf(k, BULK_KEY, "%s%07zu", prefix, from + i);
+		snprintf(v, BULK_VAL, "{\"granted_at\":\"2024-05-01T12:00:00Z\",\"method\":"
+		    "\"double-opt-in\",\"source\":\"https://example.com/signup/form\","
+		    "\"source_ip\":\"192.0.2.1\",\"n\":%zu}", from + i);
+		b.kv[i].tbl = t;
+		b.kv[i].key = k;
+		b.kv[i].val = v;
+	}
+	return b;
+}
+
+static void
+bulk_free(bulk *b)
+{
+	free(b->kv);
+	free(b->mem);
+}
+
+START_TEST(test_rec_put_get_del)
+{
+	char *v = (char *)"junk";
+	bw_store *s;
+
+	fx_begin(_i);
+	s = fx_open();
+	ck_assert_str_eq(bw_store_table_name(BW_TBL_COUNTERS), "counters");
+	ck_assert_str_eq(bw_store_table_name(BW_TBL_CONSENT), "consent");
+	ck_assert_str_eq(bw_store_table_name(BW_TBL_SUPPRESS), "suppress");
+	ck_assert_str_eq(bw_store_table_name(BW_TBL__N), "unknown");
+
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "acme bob@example.com", &v),
+	    BW_STORE_NOTFOUND);
+	ck_assert_ptr_null(v);
+	ck_assert_msg(strstr(bw_store_last_error(s), "bob@example.com"), "%s",
+	    bw_store_last_error(s));
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme bob@example.com", V1), BW_STORE_OK);
+	assert_rec(s, BW_TBL_CONSENT, "acme bob@example.com", V1);
+	/* the tables are apart */
+	assert_norec(s, BW_TBL_SUPPRESS, "acme bob@example.com");
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, "acme bob@example.com", V2), BW_STORE_OK);
+	assert_rec(s, BW_TBL_SUPPRESS, "acme bob@example.com", V2);
+	assert_rec(s, BW_TBL_CONSENT, "acme bob@example.com", V1);
+	/* replace */
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme bob@example.com", V3), BW_STORE_OK);
+	assert_rec(s, BW_TBL_CONSENT, "acme bob@example.com", V3);
+	/* keys without a space, with several, UTF-8 */
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "nospace", "{}"), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme a b  c", V1), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme", V2), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme ", V3), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, " lead", V1), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, "* j\xc3\xbcrgen@b\xc3\xbc" "cher.de", V2),
+	    BW_STORE_OK);
+	assert_rec(s, BW_TBL_CONSENT, "nospace", "{}");
+	assert_rec(s, BW_TBL_CONSENT, "acme a b  c", V1);
+	assert_rec(s, BW_TBL_CONSENT, "acme", V2);
+	assert_rec(s, BW_TBL_CONSENT, "acme ", V3);
+	assert_rec(s, BW_TBL_CONSENT, " lead", V1);
+	assert_rec(s, BW_TBL_SUPPRESS, "* j\xc3\xbcrgen@b\xc3\xbc" "cher.de", V2);
+	assert_norec(s, BW_TBL_CONSENT, "acme a b");
+	assert_norec(s, BW_TBL_CONSENT, "acme  ");
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 6);
+	ck_assert_uint_eq(count_of(s, BW_TBL_SUPPRESS), 2);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 6);
+
+	/* delete */
+	ck_assert_int_eq(bw_store_del(s, BW_TBL_CONSENT, "acme bob@example.com"), BW_STORE_OK);
+	assert_norec(s, BW_TBL_CONSENT, "acme bob@example.com");
+	assert_rec(s, BW_TBL_SUPPRESS, "acme bob@example.com", V2);
+	ck_assert_int_eq(bw_store_del(s, BW_TBL_CONSENT, "acme bob@example.com"), BW_STORE_NOTFOUND);
+	ck_assert_int_eq(bw_store_del(s, BW_TBL_SUPPRESS, "nobody here"), BW_STORE_NOTFOUND);
+	ck_assert_int_eq(bw_store_del(s, BW_TBL_CONSENT, "acme"), BW_STORE_OK);
+	assert_rec(s, BW_TBL_CONSENT, "acme ", V3);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 4);
+	bw_store_close(s);
+	/* and it is all still there after a reopen */
+	s = fx_open();
+	assert_rec(s, BW_TBL_CONSENT, "acme ", V3);
+	assert_rec(s, BW_TBL_SUPPRESS, "acme bob@example.com", V2);
+	assert_norec(s, BW_TBL_CONSENT, "acme bob@example.com");
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 4);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+static const struct {
+	const char *what;
+	const char *key;
+} bad_key_rows[] = {
+	{ "empty", "" },
+	{ "newline", "acme a\nb" },
+	{ "tab", "acme\tb" },
+	{ "DEL", "acme a\x7f" },
+	{ "bare continuation byte", "acme a\x80" },
+	{ "overlong encoding", "acme \xc0\xaf" },
+	{ "surrogate", "acme \xed\xa0\x80" },
+	{ "truncated sequence", "acme caf\xc3" },
+};
+
+static const struct {
+	const char *what;
+	const char *val;
+} bad_val_rows[] = {
+	{ "empty", "" },
+	{ "one brace", "{" },
+	{ "an array", "[1]" },
+	{ "a string", "\"{}\"" },
+	{ "a number", "12" },
+	{ "unclosed", "{\"a\":1" },
+	{ "leading space", " {}" },
+};
+
+START_TEST(test_rec_invalid)
+{
+	char longest[BW_STORE_KEY_MAX + 1], toolong[BW_STORE_KEY_MAX + 2];
+	char *bigval = malloc(BW_STORE_VAL_MAX + 2), *v = (char *)"junk";
+	bw_store_key gk[2] = { { BW_TBL_CONSENT, "acme x" }, { BW_TBL_CONSENT, "" } };
+	char *vals[2] = { (char *)"junk", (char *)"junk" };
+	uint64_t n;
+	bw_store *s;
+
+	fx_begin(_i);
+	s = fx_open();
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme x", V1), BW_STORE_OK);
+	for (size_t i = 0; i < sizeof(bad_key_rows) / sizeof(bad_key_rows[0]); i++) {
+		const char *k = bad_key_rows[i].key;
+
+		ck_assert_msg(bw_store_put(s, BW_TBL_CONSENT, k, V1) == BW_STORE_INVALID, "%s: put %s",
+		    fx.be->name, bad_key_rows[i].what);
+		ck_assert_msg(strstr(bw_store_last_error(s), "consent key"), "%s: %s",
+		    bad_key_rows[i].what, bw_store_last_error(s));
+		v = (char *)"junk";
+		ck_assert_msg(bw_store_get(s, BW_TBL_CONSENT, k, &v) == BW_STORE_INVALID && v == NULL,
+		    "%s: get %s", fx.be->name, bad_key_rows[i].what);
+		ck_assert_msg(bw_store_del(s, BW_TBL_SUPPRESS, k) == BW_STORE_INVALID, "%s: del %s",
+		    fx.be->name, bad_key_rows[i].what);
+	}
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, NULL, V1), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "acme x", NULL), BW_STORE_INVALID);
+	for (size_t i = 0; i < sizeof(bad_val_rows) / sizeof(bad_val_rows[0]); i++) {
+		ck_assert_msg(bw_store_put(s, BW_TBL_CONSENT, "acme x", bad_val_rows[i].val)
+		    == BW_STORE_INVALID, "%s: value %s", fx.be->name, bad_val_rows[i].what);
+		assert_rec(s, BW_TBL_CONSENT, "acme x", V1);
+	}
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme x", NULL), BW_STORE_INVALID);
+	/* the longest key and value, and one byte more */
+	memset(longest, 'k', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = 0;
+	memcpy(longest, "acme ", 5);
+	memset(toolong, 'k', sizeof(toolong) - 1);
+	toolong[sizeof(toolong) - 1] = 0;
+	memset(bigval, ' ', BW_STORE_VAL_MAX);
+	bigval[0] = '{';
+	bigval[BW_STORE_VAL_MAX - 1] = '}';
+	bigval[BW_STORE_VAL_MAX] = 0;
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, longest, bigval), BW_STORE_OK);
+	assert_rec(s, BW_TBL_SUPPRESS, longest, bigval);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, toolong, V1), BW_STORE_INVALID);
+	ck_assert_msg(strstr(bw_store_last_error(s), "longer than 480"), "%s", bw_store_last_error(s));
+	bigval[BW_STORE_VAL_MAX - 1] = ' ';
+	bigval[BW_STORE_VAL_MAX] = '}';
+	bigval[BW_STORE_VAL_MAX + 1] = 0;
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, "acme big", bigval), BW_STORE_INVALID);
+	/* tables that hold no records */
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_COUNTERS, "acme x", V1), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_get(s, BW_TBL__N, "acme x", &v), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_get(s, (bw_tbl)-1, "acme x", &v), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_del(s, BW_TBL_COUNTERS, "acme x"), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_count(s, BW_TBL_COUNTERS, &n), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_count(s, BW_TBL_CONSENT, NULL), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL__N, "", got_rec, NULL), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, "", NULL, NULL), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, toolong, got_rec, NULL), BW_STORE_INVALID);
+	/* get_many: one bad key fails it all, every value NULL */
+	ck_assert_int_eq(bw_store_get_many(s, gk, 2, vals), BW_STORE_INVALID);
+	ck_assert(vals[0] == NULL && vals[1] == NULL);
+	gk[1].key = "acme y";
+	gk[1].tbl = BW_TBL_COUNTERS;
+	ck_assert_int_eq(bw_store_get_many(s, gk, 2, vals), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_get_many(s, NULL, 2, vals), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_get_many(s, gk, 0, NULL), BW_STORE_OK);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 1);
+	ck_assert_uint_eq(count_of(s, BW_TBL_SUPPRESS), 1);
+	bw_store_close(s);
+	free(bigval);
+	fx_end();
+}
+END_TEST
+
+START_TEST(test_rec_get_many)
+{
+	bw_store_key k[] = {
+		{ BW_TBL_CONSENT, "acme bob@example.com" },    /* present */
+		{ BW_TBL_CONSENT, "acme *@example.com" },      /* absent */
+		{ BW_TBL_SUPPRESS, "acme bob@example.com" },   /* present */
+		{ BW_TBL_SUPPRESS, "* bob@example.com" },      /* present */
+		{ BW_TBL_CONSENT, "other bob@example.com" },   /* absent */
+		{ BW_TBL_CONSENT, "acme bob@example.com" },    /* present, asked twice */
+		{ BW_TBL_SUPPRESS, "nospace" },                /* absent */
+	};
+	const char *want[] = { V1, NULL, V2, V3, NULL, V1, NULL };
+	enum { N = sizeof(k) / sizeof(k[0]) };
+	char *vals[N], *many[300];
+	bw_store_key mk[300];
+	char names[300][32];
+	bw_store *s;
+
+	fx_begin(_i);
+	s = fx_open();
+	/* an empty store: all absent */
+	for (int i = 0; i < N; i++)
+		vals[i] = (char *)"junk";
+	ck_assert_int_eq(bw_store_get_many(s, k, N, vals), BW_STORE_OK);
+	for (int i = 0; i < N; i++)
+		ck_assert_ptr_null(vals[i]);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme bob@example.com", V1), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, "acme bob@example.com", V2), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, "* bob@example.com", V3), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme *@example.org", V3), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_get_many(s, k, N, vals), BW_STORE_OK);
+	for (int i = 0; i < N; i++) {
+		if (want[i] == NULL)
+			ck_assert_msg(vals[i] == NULL, "%s: %d: %s", fx.be->name, i, vals[i]);
+		else
+			ck_assert_msg(vals[i] != NULL && strcmp(vals[i], want[i]) == 0, "%s: %d: %s",
+			    fx.be->name, i, vals[i] ? vals[i] : "NULL");
+		free(vals[i]);
+	}
+	/* one key */
+	ck_assert_int_eq(bw_store_get_many(s, k + 3, 1, vals), BW_STORE_OK);
+	ck_assert_str_eq(vals[0], V3);
+	free(vals[0]);
+	ck_assert_int_eq(bw_store_get_many(s, k + 1, 1, vals), BW_STORE_OK);
+	ck_assert_ptr_null(vals[0]);
+	/* many keys, every other one present */
+	for (int i = 0; i < 300; i++) {
+		snprintf(names[i], sizeof(names[i]), "s%d r%03d", i % 7, i);
+		mk[i].tbl = i % 3 ? BW_TBL_CONSENT : BW_TBL_SUPPRESS;
+		mk[i].key = names[i];
+		if (i % 2 == 0)
+			ck_assert_int_eq(bw_store_put(s, mk[i].tbl, names[i], "{\"i\":1}"), BW_STORE_OK);
+	}
+	ck_assert_int_eq(bw_store_get_many(s, mk, 300, many), BW_STORE_OK);
+	for (int i = 0; i < 300; i++) {
+		if (i % 2 == 0)
+			ck_assert_msg(many[i] && strcmp(many[i], "{\"i\":1}") == 0, "%d", i);
+		else
+			ck_assert_ptr_null(many[i]);
+		free(many[i]);
+	}
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+START_TEST(test_rec_write_many)
+{
+	bw_store_kv first[] = {
+		{ BW_TBL_CONSENT, "acme a@x", V1 },
+		{ BW_TBL_CONSENT, "acme b@x", V1 },
+		{ BW_TBL_SUPPRESS, "* c@x", V2 },
+		{ BW_TBL_CONSENT, "zed a@x", V3 },
+		{ BW_TBL_CONSENT, "acme gone@x", V1 },
+		{ BW_TBL_CONSENT, "acme gone@x", NULL },   /* put, then delete */
+		{ BW_TBL_CONSENT, "acme back@x", NULL },   /* delete (absent), then put */
+		{ BW_TBL_CONSENT, "acme back@x", V2 },
+		{ BW_TBL_SUPPRESS, "acme twice@x", V1 },   /* the last write wins */
+		{ BW_TBL_SUPPRESS, "acme twice@x", V3 },
+		{ BW_TBL_SUPPRESS, "never there", NULL },
+	};
+	bw_store_kv second[] = {
+		{ BW_TBL_CONSENT, "acme a@x", NULL },
+		{ BW_TBL_SUPPRESS, "* c@x", V1 },
+		{ BW_TBL_CONSENT, "aaa first", V2 },       /* below every key there */
+	};
+	/* a bad record in the middle: nothing of the batch is written */
+	bw_store_kv badkey[] = {
+		{ BW_TBL_CONSENT, "acme new1@x", V1 },
+		{ BW_TBL_CONSENT, "acme b@x", NULL },
+		{ BW_TBL_CONSENT, "acme bad\n@x", V1 },
+		{ BW_TBL_SUPPRESS, "* new2@x", V1 },
+	};
+	bw_store_kv badval[] = {
+		{ BW_TBL_CONSENT, "acme new1@x", V1 },
+		{ BW_TBL_CONSENT, "acme b@x", NULL },
+		{ BW_TBL_SUPPRESS, "* new2@x", "[]" },
+	};
+	bw_store_kv badtbl[] = {
+		{ BW_TBL_CONSENT, "acme new1@x", V1 },
+		{ BW_TBL_COUNTERS, "acme new3@x", V1 },
+	};
+	bw_store *s;
+
+	fx_begin(_i);
+	s = fx_open();
+	ck_assert_int_eq(bw_store_write_many(s, NULL, 0), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_write_many(s, NULL, 2), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_write_many(s, first, sizeof(first) / sizeof(first[0])), BW_STORE_OK);
+	assert_rec(s, BW_TBL_CONSENT, "acme a@x", V1);
+	assert_rec(s, BW_TBL_CONSENT, "acme b@x", V1);
+	assert_rec(s, BW_TBL_SUPPRESS, "* c@x", V2);
+	assert_rec(s, BW_TBL_CONSENT, "zed a@x", V3);
+	assert_norec(s, BW_TBL_CONSENT, "acme gone@x");
+	assert_rec(s, BW_TBL_CONSENT, "acme back@x", V2);
+	assert_rec(s, BW_TBL_SUPPRESS, "acme twice@x", V3);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 4);
+	ck_assert_uint_eq(count_of(s, BW_TBL_SUPPRESS), 2);
+
+	ck_assert_int_eq(bw_store_write_many(s, second, 3), BW_STORE_OK);
+	assert_norec(s, BW_TBL_CONSENT, "acme a@x");
+	assert_rec(s, BW_TBL_SUPPRESS, "* c@x", V1);
+	assert_rec(s, BW_TBL_CONSENT, "aaa first", V2);
+
+	ck_assert_int_eq(bw_store_write_many(s, badkey, 4), BW_STORE_INVALID);
+	ck_assert_msg(strstr(bw_store_last_error(s), "control character"), "%s",
+	    bw_store_last_error(s));
+	ck_assert_int_eq(bw_store_write_many(s, badval, 3), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_write_many(s, badtbl, 2), BW_STORE_INVALID);
+	assert_norec(s, BW_TBL_CONSENT, "acme new1@x");
+	assert_rec(s, BW_TBL_CONSENT, "acme b@x", V1);
+	assert_norec(s, BW_TBL_SUPPRESS, "* new2@x");
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 4);
+	ck_assert_uint_eq(count_of(s, BW_TBL_SUPPRESS), 2);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+/* Large batches in key order, out of order, overlapping: every value right. */
+START_TEST(test_rec_bulk)
+{
+	bulk a = bulk_make(BW_TBL_CONSENT, "acme r", 3000, 0);        /* 0..2999, sorted */
+	bulk b = bulk_make(BW_TBL_CONSENT, "acme r", 2000, 6000);     /* above: appends */
+	bulk c = bulk_make(BW_TBL_CONSENT, "acme r", 3000, 2500);     /* overlaps both */
+	bulk d = bulk_make(BW_TBL_CONSENT, "aaa r", 500, 0);          /* below all */
+	bw_store *s;
+	got g;
+
+	/* c: shuffled, every tenth a delete */
+	for (size_t i = 0; i < c.n; i++) {
+		size_t j = (i * 7919) % c.n;
+		bw_store_kv t = c.kv[i];
+
+		c.kv[i] = c.kv[j];
+		c.kv[j] = t;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		if (strtoul(c.kv[i].key + 6, NULL, 10) % 10 == 0)
+			c.kv[i].val = NULL;
+	fx_begin(_i);
+	s = fx_open();
+	ck_assert_int_eq(bw_store_write_many(s, a.kv, a.n), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_write_many(s, b.kv, b.n), BW_STORE_OK);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 5000);
+	ck_assert_int_eq(bw_store_write_many(s, c.kv, c.n), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_write_many(s, d.kv, d.n), BW_STORE_OK);
+	g = scan_of(s, BW_TBL_CONSENT, "");
+	{
+		/* expected: aaa 0..499; acme 0..2499, 2500..5499 without multiples of 10, 6000..7999 */
+		int at = 0;
+
+		for (int i = 0; i < 500; i++, at++) {
+			char k[32];
+
+			snprintf(k, sizeof(k), "aaa r%07d", i);
+			ck_assert_str_eq(g.keys[at], k);
+		}
+		for (int i = 0; i < 8000; i++) {
+			char k[32], n[32];
+
+			if ((i >= 5500 && i < 6000) || (i >= 2500 && i < 5500 && i % 10 == 0))
+				continue;
+			ck_assert_int_lt(at, g.n);
+			snprintf(k, sizeof(k), "acme r%07d", i);
+			snprintf(n, sizeof(n), "\"n\":%d}", i);
+			ck_assert_str_eq(g.keys[at], k);
+			ck_assert_msg(strstr(g.vals[at], n), "%s: %s", k, g.vals[at]);
+			at++;
+		}
+		ck_assert_int_eq(at, g.n);
+		ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), (uint64_t)g.n);
+	}
+	got_free(&g);
+	bw_store_close(s);
+	bulk_free(&a);
+	bulk_free(&b);
+	bulk_free(&c);
+	bulk_free(&d);
+	fx_end();
+}
+END_TEST
+
+START_TEST(test_rec_scan)
+{
+	/* in byte order; ' ' sorts below every other character a key may hold */
+	static const char *const sorted[] = {
+		" lead", "a", "a  b", "a b", "a b c", "a!b", "a*b x", "ab", "ab z", "acme",
+		"acme ", "acme a@x", "acme b@x", "acme b@y", "acme2 a@x", "acme\xc3\xa9 x",
+		"axb x", "b\xc3\xa9\x62", "zed q",
+	};
+	enum { N = sizeof(sorted) / sizeof(sorted[0]) };
+	static const struct {
+		const char *prefix;
+		const char *first;  /* NULL: nothing */
+		int n;
+	} rows[] = {
+		{ "", " lead", N },
+		{ "acme ", "acme ", 4 },
+		{ "acme", "acme", 7 },
+		{ "acme b@", "acme b@x", 2 },
+		{ "a ", "a  b", 3 },
+		{ "a", "a", 16 },
+		{ "a*b", "a*b x", 1 },    /* glob characters are plain */
+		{ "a?b", NULL, 0 },
+		{ "acme z", NULL, 0 },
+		{ "nothing", NULL, 0 },
+		{ " ", " lead", 1 },
+		{ "b\xc3\xa9", "b\xc3\xa9" "b", 1 },
+	};
+	bw_store *s;
+	got g;
+
+	fx_begin(_i);
+	s = fx_open();
+	g = scan_of(s, BW_TBL_CONSENT, "");
+	ck_assert_int_eq(g.n, 0);
+	got_free(&g);
+	/* written out of order, half through write_many */
+	for (int i = N - 1; i >= 0; i -= 2) {
+		char v[64];
+
+		snprintf(v, sizeof(v), "{\"i\":%d}", i);
+		ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, sorted[i], v), BW_STORE_OK);
+	}
+	{
+		bw_store_kv kv[N];
+		char v[N][32];
+		size_t n = 0;
+
+		for (int i = N - 2; i >= 0; i -= 2) {
+			snprintf(v[n], sizeof(v[n]), "{\"i\":%d}", i);
+			kv[n] = (bw_store_kv){ BW_TBL_CONSENT, sorted[i], v[n] };
+			n++;
+		}
+		ck_assert_int_eq(bw_store_write_many(s, kv, n), BW_STORE_OK);
+	}
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, "acme a@x", V2), BW_STORE_OK);
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		int from = 0;
+
+		g = scan_of(s, BW_TBL_CONSENT, rows[r].prefix);
+		ck_assert_msg(g.n == rows[r].n, "%s: prefix \"%s\": %d records, want %d", fx.be->name,
+		    rows[r].prefix, g.n, rows[r].n);
+		if (rows[r].first != NULL) {
+			while (strcmp(sorted[from], rows[r].first) != 0)
+				from++;
+			for (int i = 0; i < g.n; i++) {
+				char v[64];
+
+				snprintf(v, sizeof(v), "{\"i\":%d}", from + i);
+				ck_assert_msg(strcmp(g.keys[i], sorted[from + i]) == 0, "%s: prefix \"%s\": "
+				    "record %d is \"%s\", want \"%s\"", fx.be->name, rows[r].prefix, i,
+				    g.keys[i], sorted[from + i]);
+				ck_assert_str_eq(g.vals[i], v);
+			}
+		}
+		got_free(&g);
+	}
+	g = scan_of(s, BW_TBL_SUPPRESS, "");
+	ck_assert_int_eq(g.n, 1);
+	ck_assert_str_eq(g.keys[0], "acme a@x");
+	ck_assert_str_eq(g.vals[0], V2);
+	got_free(&g);
+
+	/* stopping early, and reading from inside the callback */
+	g.stop_after = 5;
+	g.s = s;
+	g.read_key = "acme a@x";
+	g.read_want = V2;
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, "", got_rec, &g), BW_STORE_OK);
+	ck_assert_int_eq(g.n, 5);
+	ck_assert_int_eq(g.read_bad, 0);
+	got_free(&g);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+/* Several senders with many records: scan across batches and senders. */
+START_TEST(test_rec_scan_many)
+{
+	static const char *const senders[] = { "s1", "s10", "s2" };
+	bw_store *s;
+	got g;
+
+	fx_begin(_i);
+	s = fx_open();
+	for (size_t i = 0; i < 3; i++) {
+		char p[16];
+		bulk b;
+
+		snprintf(p, sizeof(p), "%s r", senders[i]);
+		b = bulk_make(BW_TBL_SUPPRESS, p, 1200, 0);
+		ck_assert_int_eq(bw_store_write_many(s, b.kv, b.n), BW_STORE_OK);
+		bulk_free(&b);
+	}
+	g = scan_of(s, BW_TBL_SUPPRESS, "");
+	ck_assert_int_eq(g.n, 3600);
+	for (int i = 1; i < g.n; i++)
+		ck_assert_msg(strcmp(g.keys[i - 1], g.keys[i]) < 0, "%s before %s", g.keys[i - 1],
+		    g.keys[i]);
+	ck_assert_str_eq(g.keys[0], "s1 r0000000");
+	ck_assert_str_eq(g.keys[1200], "s10 r0000000");
+	got_free(&g);
+	g = scan_of(s, BW_TBL_SUPPRESS, "s1 r00011");
+	ck_assert_int_eq(g.n, 100);
+	ck_assert_str_eq(g.keys[99], "s1 r0001199");
+	got_free(&g);
+	g = scan_of(s, BW_TBL_SUPPRESS, "s1");
+	ck_assert_int_eq(g.n, 2400);
+	got_free(&g);
+	g.stop_after = 1500;
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_SUPPRESS, "", got_rec, &g), BW_STORE_OK);
+	ck_assert_int_eq(g.n, 1500);
+	ck_assert_str_eq(g.keys[1499], "s10 r0000299");
+	got_free(&g);
+	ck_assert_uint_eq(count_of(s, BW_TBL_SUPPRESS), 3600);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 0);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+static void
+populate_recs(bw_store *s)
+{
+	bw_store_kv kv[] = {
+		{ BW_TBL_CONSENT, "acme bob@example.com", V1 },
+		{ BW_TBL_CONSENT, "acme *@example.org", V3 },
+		{ BW_TBL_CONSENT, "b\xc3\xa9ta \"q\" \\ x", "{\"b\":1,\"a\":2}" },
+		{ BW_TBL_SUPPRESS, "* bob@example.com", V2 },
+		{ BW_TBL_SUPPRESS, "acme #0123456789abcdef", "{}" },
+	};
+
+	ck_assert_int_eq(bw_store_write_many(s, kv, sizeof(kv) / sizeof(kv[0])), BW_STORE_OK);
+}
+
+START_TEST(test_rec_dump_restore)
+{
+	char err[512] = "x";
+	bw_store *s, *s2;
+	text a, b;
+
+	fx_begin(_i);
+	s = fx_open();
+	populate(s);
+	populate_recs(s);
+	a = dump_of(s);
+	ck_assert_int_eq(a.lines, 12);
+	/* values are the objects themselves; key order kept */
+	ck_assert_msg(strstr(a.buf, "{\"table\":\"consent\",\"key\":\"acme bob@example.com\",\"value\":"
+	    V1 "}\n"), "%s", a.buf);
+	ck_assert_msg(strstr(a.buf, "{\"table\":\"consent\",\"key\":\"b\xc3\xa9ta \\\"q\\\" \\\\ x\","
+	    "\"value\":{\"b\":1,\"a\":2}}\n"), "%s", a.buf);
+	ck_assert_msg(strstr(a.buf, "{\"table\":\"suppress\",\"key\":\"acme #0123456789abcdef\","
+	    "\"value\":{}}\n"), "%s", a.buf);
+	/* tables in registry order, each in key order */
+	ck_assert(strstr(a.buf, "\"counters\"") < strstr(a.buf, "\"consent\""));
+	ck_assert(strstr(a.buf, "\"consent\"") < strstr(a.buf, "\"suppress\""));
+	ck_assert(strstr(a.buf, "acme *@example.org") < strstr(a.buf, "acme bob@example.com"));
+
+	s2 = fx_open_spec(fx.spec2);
+	ck_assert_int_eq(restore_str(s2, a.buf, err, sizeof(err)), BW_STORE_OK);
+	ck_assert_str_eq(err, "");
+	b = dump_of(s2);
+	ck_assert_str_eq(a.buf, b.buf);
+	assert_rec(s2, BW_TBL_CONSENT, "acme *@example.org", V3);
+	assert_rec(s2, BW_TBL_SUPPRESS, "acme #0123456789abcdef", "{}");
+	ck_assert_uint_eq(count_of(s2, BW_TBL_CONSENT), 3);
+	free(b.buf);
+
+	/* restore keeps other records, replaces, and stores compact text */
+	ck_assert_int_eq(restore_str(s2, "{\"table\":\"consent\",\"key\":\"new x\",\"value\":"
+	    "{ \"z\" : [ 1, 2 ] ,\t\"a\" : \"\\u00e9\\/\" }}\n"
+	    "{\"table\":\"suppress\",\"key\":\"* bob@example.com\",\"value\":{\"r\":1}}\n",
+	    err, sizeof(err)), BW_STORE_OK);
+	assert_rec(s2, BW_TBL_CONSENT, "new x", "{\"z\":[1,2],\"a\":\"\xc3\xa9/\"}");
+	assert_rec(s2, BW_TBL_SUPPRESS, "* bob@example.com", "{\"r\":1}");
+	assert_rec(s2, BW_TBL_CONSENT, "acme bob@example.com", V1);
+	ck_assert_uint_eq(count_of(s2, BW_TBL_CONSENT), 4);
+	bw_store_close(s);
+	bw_store_close(s2);
+	free(a.buf);
+	fx_end();
+}
+END_TEST
+
+#define GOODREC "{\"table\":\"consent\",\"key\":\"acme r1\",\"value\":{\"a\":1}}"
+
+static const struct {
+	const char *what;
+	const char *line;
+	const char *says;
+} bad_rec_rows[] = {
+	{ "a string value", "{\"table\":\"consent\",\"key\":\"acme x\",\"value\":\"{}\"}",
+	  "must be a JSON object" },
+	{ "an array value", "{\"table\":\"suppress\",\"key\":\"acme x\",\"value\":[1]}",
+	  "must be a JSON object" },
+	{ "an integer value", "{\"table\":\"consent\",\"key\":\"acme x\",\"value\":1}",
+	  "must be a JSON object" },
+	{ "null", "{\"table\":\"consent\",\"key\":\"acme x\",\"value\":null}",
+	  "must be a JSON object" },
+	{ "a duplicate member in the value",
+	  "{\"table\":\"consent\",\"key\":\"acme x\",\"value\":{\"a\":1,\"a\":2}}", "not JSON" },
+	{ "an empty key", "{\"table\":\"consent\",\"key\":\"\",\"value\":{}}", "empty key" },
+	{ "a control character", "{\"table\":\"consent\",\"key\":\"a\\tb\",\"value\":{}}",
+	  "control character in key" },
+	{ "an object for a counter", "{\"table\":\"counters\",\"key\":\"x\",\"value\":{}}",
+	  "must be an integer" },
+};
+
+START_TEST(test_rec_restore_bad)
+{
+	char err[512], input[2048], *line;
+	size_t n;
+	bw_store *s;
+
+	fx_begin(_i);
+	s = fx_open();
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme kept", V1), BW_STORE_OK);
+	for (size_t i = 0; i < sizeof(bad_rec_rows) / sizeof(bad_rec_rows[0]); i++) {
+		bw_store_err e;
+
+		snprintf(input, sizeof(input), "%s\n%s\n%s\n", GOODREC, bad_rec_rows[i].line, GOOD1);
+		err[0] = 0;
+		e = restore_str(s, input, err, sizeof(err));
+		ck_assert_msg(e == BW_STORE_INVALID, "%s: %s: got %s", fx.be->name,
+		    bad_rec_rows[i].what, bw_store_strerror(e));
+		ck_assert_msg(strncmp(err, "line 2: ", 8) == 0 && strstr(err, bad_rec_rows[i].says),
+		    "%s: %s: err \"%s\"", fx.be->name, bad_rec_rows[i].what, err);
+		assert_norec(s, BW_TBL_CONSENT, "acme r1");
+		assert_missing(s, "r1");
+	}
+	/* a key too long, a value too long */
+	line = malloc(BW_STORE_VAL_MAX + 200);
+	n = (size_t)snprintf(line, 100, "{\"table\":\"consent\",\"key\":\"");
+	memset(line + n, 'k', BW_STORE_KEY_MAX + 1);
+	strcpy(line + n + BW_STORE_KEY_MAX + 1, "\",\"value\":{}}\n");
+	ck_assert_int_eq(restore_str(s, line, err, sizeof(err)), BW_STORE_INVALID);
+	ck_assert_msg(strstr(err, "line 1: key") && strstr(err, "longer than 480"), "%s", err);
+	n = (size_t)snprintf(line, 100, "{\"table\":\"consent\",\"key\":\"acme big\",\"value\":{\"v\":\"");
+	memset(line + n, 'v', BW_STORE_VAL_MAX);
+	strcpy(line + n + BW_STORE_VAL_MAX, "\"}}\n");
+	ck_assert_int_eq(restore_str(s, line, err, sizeof(err)), BW_STORE_INVALID);
+	ck_assert_msg(strstr(err, "line 1: value of consent \"acme big\" is"), "%s", err);
+	free(line);
+	assert_rec(s, BW_TBL_CONSENT, "acme kept", V1);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 1);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+START_TEST(test_rec_readonly)
+{
+	bw_store_opts ro = { .readonly = 1 };
+	bw_store_key k[] = { { BW_TBL_CONSENT, "acme bob@example.com" },
+		{ BW_TBL_SUPPRESS, "nobody x" } };
+	bw_store_kv kv[] = { { BW_TBL_CONSENT, "acme new", V1 } };
+	char err[512], *vals[2];
+	bw_store *s;
+	got g;
+	text t;
+
+	fx_begin(_i);
+	s = fx_open();
+	populate_recs(s);
+	bw_store_close(s);
+	s = bw_store_open(fx.spec, &ro, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	assert_rec(s, BW_TBL_CONSENT, "acme bob@example.com", V1);
+	ck_assert_int_eq(bw_store_get_many(s, k, 2, vals), BW_STORE_OK);
+	ck_assert_str_eq(vals[0], V1);
+	ck_assert_ptr_null(vals[1]);
+	free(vals[0]);
+	g = scan_of(s, BW_TBL_CONSENT, "");
+	ck_assert_int_eq(g.n, 3);
+	got_free(&g);
+	ck_assert_uint_eq(count_of(s, BW_TBL_SUPPRESS), 2);
+	t = dump_of(s);
+	ck_assert_int_eq(t.lines, 6);
+	free(t.buf);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme new", V1), BW_STORE_INVALID);
+	ck_assert_msg(strstr(bw_store_last_error(s), "read-only"), "%s", bw_store_last_error(s));
+	ck_assert_int_eq(bw_store_del(s, BW_TBL_CONSENT, "acme bob@example.com"), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_write_many(s, kv, 1), BW_STORE_INVALID);
+	assert_norec(s, BW_TBL_CONSENT, "acme new");
+	assert_rec(s, BW_TBL_CONSENT, "acme bob@example.com", V1);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+/* The store fills up: a batch that does not fit leaves nothing; the error names the setting. */
+START_TEST(test_rec_full)
+{
+	bw_store_err e = BW_STORE_OK;
+	bw_store *s;
+	bulk b;
+	int batch;
+	char p[32];
+
+	fx_begin(_i);
+	fx.be->limit_space();
+	s = fx_open();
+	for (batch = 0; batch < 2000 && e == BW_STORE_OK; batch++) {
+		snprintf(p, sizeof(p), "fill%04d r", batch);
+		b = bulk_make(batch % 2 ? BW_TBL_CONSENT : BW_TBL_SUPPRESS, p, 100, 0);
+		e = bw_store_write_many(s, b.kv, b.n);
+		bulk_free(&b);
+	}
+	ck_assert_msg(e == BW_STORE_FULL, "%s: after %d batches: %s: %s", fx.be->name, batch,
+	    bw_store_strerror(e), bw_store_last_error(s));
+	ck_assert_msg(batch > 1, "%s: full at once", fx.be->name);
+	ck_assert_msg(strstr(bw_store_last_error(s), fx.be->full_words), "%s: \"%s\"", fx.be->name,
+	    bw_store_last_error(s));
+	/* the failed batch left nothing; what is there still reads */
+	snprintf(p, sizeof(p), "fill%04d r0000000", batch - 1);
+	assert_norec(s, (batch - 1) % 2 ? BW_TBL_CONSENT : BW_TBL_SUPPRESS, p);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT) + count_of(s, BW_TBL_SUPPRESS),
+	    (uint64_t)(batch - 1) * 100);
+	/* and one big batch, far larger than the room left */
+	b = bulk_make(BW_TBL_CONSENT, "big r", 5000, 0);
+	ck_assert_int_eq(bw_store_write_many(s, b.kv, b.n), BW_STORE_FULL);
+	ck_assert_msg(strstr(bw_store_last_error(s), fx.be->full_words), "%s: \"%s\"", fx.be->name,
+	    bw_store_last_error(s));
+	bulk_free(&b);
+	assert_norec(s, BW_TBL_CONSENT, "big r0000000");
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT) + count_of(s, BW_TBL_SUPPRESS),
+	    (uint64_t)(batch - 1) * 100);
+	{
+		char *v = NULL;
+
+		ck_assert_int_eq(bw_store_get(s, BW_TBL_SUPPRESS, "fill0000 r0000099", &v), BW_STORE_OK);
+		ck_assert_msg(strstr(v, "\"n\":99}"), "%s", v);
+		free(v);
+	}
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+/*
+ * A process killed in the middle of a large write_many: the store opens,
+ * holds all of the batch or none of it, and takes writes again. The first
+ * round lets the batch finish and times it; the others kill the writer at
+ * a quarter, a half and three quarters of that time.
+ */
+#define KILL_BATCH 100000
+
+START_TEST(test_rec_kill9_batch)
+{
+	double took = 0;
+	int all = 0, none = 0;
+
+	fx_begin(_i);
+	bw_store_close(fx_open());   /* create it */
+	for (int round = 0; round < 4; round++) {
+		char p[32], first[48], last[48], c;
+		int status, fds[2];
+		uint64_t before, after;
+		struct timespec t0, t1;
+		pid_t pid;
+		bw_store *s;
+
+		snprintf(p, sizeof(p), "k%d r", round);
+		s = fx_open();
+		before = count_of(s, BW_TBL_CONSENT);
+		bw_store_close(s);
+		ck_assert_int_eq(pipe(fds), 0);
+		pid = fork();
+		ck_assert_int_ne(pid, -1);
+		if (pid == 0) {
+			char err[512];
+			bulk b = bulk_make(BW_TBL_CONSENT, p, KILL_BATCH, 0);
+			bw_store *cs = bw_store_open(fx.spec, &fx.opts, err, sizeof(err));
+
+			close(fds[0]);
+			if (cs == NULL || write(fds[1], "g", 1) != 1)
+				_exit(1);
+			if (bw_store_write_many(cs, b.kv, b.n) != BW_STORE_OK)
+				_exit(3);
+			if (write(fds[1], "d", 1) != 1)
+				_exit(4);
+			pause();
+			_exit(2);
+		}
+		close(fds[1]);
+		ck_assert_int_eq(read(fds[0], &c, 1), 1);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (round == 0) {
+			ck_assert_msg(read(fds[0], &c, 1) == 1 && c == 'd', "%s: the batch failed",
+			    fx.be->name);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		} else {
+			usleep((useconds_t)(took * 1e6 * round / 4));
+		}
+		kill(pid, SIGKILL);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		close(fds[0]);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %#x",
+		    status);
+		s = fx_open();
+		after = count_of(s, BW_TBL_CONSENT);
+		snprintf(first, sizeof(first), "%s%07d", p, 0);
+		snprintf(last, sizeof(last), "%s%07d", p, KILL_BATCH - 1);
+		if (after == before) {
+			ck_assert_msg(round > 0, "%s: a finished batch is gone", fx.be->name);
+			assert_norec(s, BW_TBL_CONSENT, first);
+			assert_norec(s, BW_TBL_CONSENT, last);
+			none++;
+		} else {
+			char *v = NULL;
+
+			ck_assert_msg(after == before + KILL_BATCH, "%s: round %d: %llu records, want "
+			    "%llu or %llu", fx.be->name, round, (unsigned long long)after,
+			    (unsigned long long)before, (unsigned long long)before + KILL_BATCH);
+			ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, first, &v), BW_STORE_OK);
+			free(v);
+			ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, last, &v), BW_STORE_OK);
+			free(v);
+			all++;
+		}
+		/* the writer the child held is free again */
+		ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, first, V1), BW_STORE_OK);
+		assert_rec(s, BW_TBL_SUPPRESS, first, V1);
+		bw_store_close(s);
+	}
+	ck_assert_int_eq(all + none, 4);
+	ck_assert_int_ge(all, 1);
 	fx_end();
 }
 END_TEST
@@ -1420,6 +2387,233 @@ START_TEST(test_lmdb_map_grown_elsewhere)
 }
 END_TEST
 
+/* A store written before the record tables existed: meta and counters only. */
+START_TEST(test_lmdb_old_store)
+{
+	bw_store_opts ro = { .readonly = 1 };
+	bw_store_key k[] = { { BW_TBL_CONSENT, "acme x" }, { BW_TBL_SUPPRESS, "* x" } };
+	char err[512], *vals[2] = { (char *)"junk", (char *)"junk" }, *v;
+	unsigned char buf[8] = { 0, 0, 0, 0, 0, 0, 0, 1 }, twelve[8] = { 0, 0, 0, 0, 0, 0, 0, 12 };
+	MDB_val sk = { 6, "schema" }, sv = { 8, buf }, ck = { 8, "messages" }, cv = { 8, twelve };
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, counters, dbi;
+	bw_store *s;
+	got g = { 0 };
+	text t;
+
+	fx_begin(BE_LMDB);
+	ck_assert_int_eq(mkdir(fx.store_dir, 0750), 0);
+	env = raw_env(0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "counters", MDB_CREATE, &counters), 0);
+	ck_assert_int_eq(mdb_put(txn, meta, &sk, &sv, 0), 0);
+	ck_assert_int_eq(mdb_put(txn, counters, &ck, &cv, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	s = bw_store_open(fx.spec, &ro, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	assert_counter(s, "messages", 12);
+	assert_norec(s, BW_TBL_CONSENT, "acme x");
+	ck_assert_int_eq(bw_store_get_many(s, k, 2, vals), BW_STORE_OK);
+	ck_assert(vals[0] == NULL && vals[1] == NULL);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 0);
+	ck_assert_uint_eq(count_of(s, BW_TBL_SUPPRESS), 0);
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_SUPPRESS, "", got_rec, &g), BW_STORE_OK);
+	ck_assert_int_eq(g.n, 0);
+	t = dump_of(s);
+	ck_assert_int_eq(t.lines, 2);
+	free(t.buf);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme x", V1), BW_STORE_INVALID);
+	bw_store_close(s);
+	/* nothing was created by the read-only open */
+	env = raw_env(0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "consent", 0, &dbi), MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+
+	/* a writable open adds the tables */
+	s = fx_open();
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme x", V1), BW_STORE_OK);
+	bw_store_close(s);
+	s = bw_store_open(fx.spec, &ro, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	assert_rec(s, BW_TBL_CONSENT, "acme x", V1);
+	assert_counter(s, "messages", 12);
+	ck_assert_uint_eq(count_of(s, BW_TBL_CONSENT), 1);
+	v = NULL;
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_SUPPRESS, "* x", &v), BW_STORE_NOTFOUND);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+/* Leaf pages of a table, read with LMDB itself. */
+static size_t
+leaf_pages(const char *dir, const char *table)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_stat st;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, table, 0, &dbi), 0);
+	ck_assert_int_eq(mdb_stat(txn, dbi, &st), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return st.ms_leaf_pages;
+}
+
+/* A sorted import appends: full pages, where the same records shuffled split them. */
+START_TEST(test_lmdb_sorted_import_appends)
+{
+	char dir2[sizeof(fx.dir) + 16];
+	bulk b = bulk_make(BW_TBL_CONSENT, "acme r", 8000, 0);
+	bw_store_kv *shuf = malloc(b.n * sizeof(*shuf));
+	size_t sorted_pages, shuffled_pages;
+	bw_store *s, *s2;
+	got g1, g2;
+
+	fx_begin(BE_LMDB);
+	snprintf(dir2, sizeof(dir2), "%s/store2", fx.dir);
+	for (size_t i = 0; i < b.n; i++)
+		shuf[i] = b.kv[(i * 7919) % b.n];   /* 7919 is prime: a permutation */
+	s = fx_open();
+	s2 = fx_open_spec(fx.spec2);
+	for (size_t i = 0; i < b.n; i += 2000) {
+		ck_assert_int_eq(bw_store_write_many(s, b.kv + i, 2000), BW_STORE_OK);
+		ck_assert_int_eq(bw_store_write_many(s2, shuf + i, 2000), BW_STORE_OK);
+	}
+	g1 = scan_of(s, BW_TBL_CONSENT, "");
+	g2 = scan_of(s2, BW_TBL_CONSENT, "");
+	ck_assert_int_eq(g1.n, 8000);
+	ck_assert_int_eq(g2.n, 8000);
+	for (int i = 0; i < g1.n; i++) {
+		ck_assert_str_eq(g1.keys[i], b.kv[i].key);
+		ck_assert_str_eq(g1.vals[i], b.kv[i].val);
+		ck_assert_str_eq(g2.keys[i], b.kv[i].key);
+		ck_assert_str_eq(g2.vals[i], b.kv[i].val);
+	}
+	got_free(&g1);
+	got_free(&g2);
+	bw_store_close(s);
+	bw_store_close(s2);
+	sorted_pages = leaf_pages(fx.store_dir, "consent");
+	shuffled_pages = leaf_pages(dir2, "consent");
+	ck_assert_msg(sorted_pages * 10 < shuffled_pages * 8, "leaf pages: sorted %zu, shuffled %zu",
+	    sorted_pages, shuffled_pages);
+	free(shuf);
+	bulk_free(&b);
+	fx_end();
+}
+END_TEST
+
+/*
+ * A scan's callback reads while another thread waits to adopt a map that
+ * another process grew: the read must not wait behind it (that would never
+ * end); it may fail. After the scan the waiting thread goes on.
+ */
+typedef struct resize_ctx {
+	bw_store *s;
+	pthread_t writer;
+	int started;
+	bw_store_err writer_err;
+	bw_store_err nested_err;
+	int calls;
+} resize_ctx;
+
+static void *
+resize_writer(void *arg)
+{
+	resize_ctx *c = arg;
+
+	c->writer_err = bw_store_counter_add(c->s, "after", 1, NULL);
+	return NULL;
+}
+
+static void
+grow_map_elsewhere(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi dbi;
+		char val[1024] = { 0 };
+
+		if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0
+		    || mdb_env_set_mapsize(env, 64 * 1024 * 1024) != 0
+		    || mdb_env_open(env, fx.store_dir, 0, 0640) != 0
+		    || mdb_txn_begin(env, NULL, 0, &txn) != 0
+		    || mdb_dbi_open(txn, "filler", MDB_CREATE, &dbi) != 0)
+			_exit(1);
+		for (int i = 0; i < 3000; i++) {
+			char key[16];
+			MDB_val k = { (size_t)snprintf(key, sizeof(key), "%06d", i), key };
+			MDB_val d = { sizeof(val), val };
+
+			if (mdb_put(txn, dbi, &k, &d, 0) != 0)
+				_exit(2);
+		}
+		_exit(mdb_txn_commit(txn) == 0 ? 0 : 3);
+	}
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+}
+
+static int
+resize_scan_fn(void *ud, const char *key, const char *val)
+{
+	resize_ctx *c = ud;
+	char *v = NULL;
+
+	(void)key;
+	(void)val;
+	if (c->calls++ > 0)
+		return 0;
+	grow_map_elsewhere();
+	pthread_create(&c->writer, NULL, resize_writer, c);
+	c->started = 1;
+	usleep(300000);   /* the writer is now waiting to resize */
+	c->nested_err = bw_store_get(c->s, BW_TBL_CONSENT, "acme r0000001", &v);
+	free(v);
+	return 0;
+}
+
+START_TEST(test_lmdb_scan_reads_during_resize)
+{
+	resize_ctx c = { 0 };
+	bulk b = bulk_make(BW_TBL_CONSENT, "acme r", 50, 0);
+
+	fx_begin(BE_LMDB);
+	fx.opts.map_size = 1024 * 1024;
+	c.s = fx_open();
+	ck_assert_int_eq(bw_store_write_many(c.s, b.kv, b.n), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_scan(c.s, BW_TBL_CONSENT, "", resize_scan_fn, &c), BW_STORE_OK);
+	ck_assert_int_eq(c.calls, 50);
+	ck_assert(c.started);
+	/* the nested read found the record, or said why not; it did not hang */
+	ck_assert_msg(c.nested_err == BW_STORE_OK || c.nested_err == BW_STORE_IO, "nested: %s",
+	    bw_store_strerror(c.nested_err));
+	pthread_join(c.writer, NULL);
+	ck_assert_int_eq(c.writer_err, BW_STORE_OK);
+	assert_counter(c.s, "after", 1);
+	assert_rec(c.s, BW_TBL_CONSENT, "acme r0000049", b.kv[49].val);
+	bw_store_close(c.s);
+	bulk_free(&b);
+	fx_end();
+}
+END_TEST
+
 /* ---------------------------------------------------------------- Redis only */
 #ifdef HAVE_REDIS
 
@@ -1473,6 +2667,25 @@ START_TEST(test_redis_dead)
 	ck_assert_msg(strstr(bw_store_last_error(s), fx.sock), "%s", bw_store_last_error(s));
 	ck_assert_int_eq(bw_store_counter_get(s, "x", &v), BW_STORE_UNAVAILABLE);
 	ck_assert_int_eq(bw_store_check(s, NULL), BW_STORE_UNAVAILABLE);
+	{
+		bw_store_key k[] = { { BW_TBL_CONSENT, "acme x" }, { BW_TBL_SUPPRESS, "* x" } };
+		bw_store_kv kv[] = { { BW_TBL_CONSENT, "acme x", V1 }, { BW_TBL_SUPPRESS, "* x", NULL } };
+		char *vals[2] = { NULL, NULL }, *val = NULL;
+		uint64_t n;
+
+		t0 = now_s();
+		ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "acme x", &val), BW_STORE_UNAVAILABLE);
+		ck_assert_int_eq(bw_store_get_many(s, k, 2, vals), BW_STORE_UNAVAILABLE);
+		ck_assert(vals[0] == NULL && vals[1] == NULL);
+		ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme x", V1), BW_STORE_UNAVAILABLE);
+		ck_assert_int_eq(bw_store_del(s, BW_TBL_CONSENT, "acme x"), BW_STORE_UNAVAILABLE);
+		ck_assert_int_eq(bw_store_write_many(s, kv, 2), BW_STORE_UNAVAILABLE);
+		ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, "", got_rec, NULL),
+		    BW_STORE_UNAVAILABLE);
+		ck_assert_int_eq(bw_store_count(s, BW_TBL_CONSENT, &n), BW_STORE_UNAVAILABLE);
+		ck_assert_msg(now_s() - t0 < 2.0, "took %.3f s", now_s() - t0);
+		ck_assert_msg(strstr(bw_store_last_error(s), fx.sock), "%s", bw_store_last_error(s));
+	}
 	/* the handle recovers once the server is back (empty: no persistence here) */
 	redis_spawn();
 	ck_assert_int_eq(bw_store_counter_add(s, "x", 5, &v), BW_STORE_OK);
@@ -1507,6 +2720,16 @@ START_TEST(test_redis_hung)
 		ck_assert_msg(took >= 0.15 && took < 2.0, "took %.3f s", took);
 		ck_assert_msg(strstr(bw_store_last_error(s), "no answer within 200 ms"), "%s",
 		    bw_store_last_error(s));
+	}
+	{
+		bw_store_key k[] = { { BW_TBL_CONSENT, "acme x" }, { BW_TBL_SUPPRESS, "* x" } };
+		char *vals[2] = { NULL, NULL };
+
+		t0 = now_s();
+		e = bw_store_get_many(s, k, 2, vals);
+		took = now_s() - t0;
+		ck_assert_msg(e == BW_STORE_UNAVAILABLE, "got %s", bw_store_strerror(e));
+		ck_assert_msg(took >= 0.15 && took < 2.0, "took %.3f s", took);
 	}
 	kill(fx.redis, SIGCONT);
 	assert_counter(s, "x", 1);
@@ -1588,6 +2811,13 @@ START_TEST(test_cross_backend)
 	snprintf(spec_l2, sizeof(spec_l2), "lmdb:%s/lmdb2", fx.dir);
 	l1 = fx_open_spec(spec_l1);
 	populate(l1);
+	populate_recs(l1);
+	{
+		bulk bk = bulk_make(BW_TBL_SUPPRESS, "s2 r", 700, 0);
+
+		ck_assert_int_eq(bw_store_write_many(l1, bk.kv, bk.n), BW_STORE_OK);
+		bulk_free(&bk);
+	}
 	for (int i = 0; i < 200; i++) {
 		char name[32];
 
@@ -1603,6 +2833,9 @@ START_TEST(test_cross_backend)
 	ck_assert_int_eq(restore_str(l2, b.buf, err, sizeof(err)), BW_STORE_OK);
 	c = dump_of(l2);
 	ck_assert_str_eq(a.buf, c.buf);
+	ck_assert_int_eq(a.lines, 1 + 6 + 200 + 5 + 700);
+	assert_rec(r, BW_TBL_CONSENT, "acme *@example.org", V3);
+	ck_assert_uint_eq(count_of(r, BW_TBL_SUPPRESS), 702);
 	bw_store_close(l1);
 	bw_store_close(l2);
 	bw_store_close(r);
@@ -1665,6 +2898,85 @@ START_TEST(test_redis_no_sigpipe)
 }
 END_TEST
 
+START_TEST(test_redis_record_keys)
+{
+	static const char *const want[] = { "bw:{meta}", "bw:consent:{acme}", "bw:consent:{nospace}",
+		"bw:suppress:{*}", "bw:suppress:{acme}", "bw:consent:{}" };
+	redisContext *c;
+	redisReply *r;
+	bw_store *s;
+
+	fx_begin(BE_REDIS);
+	s = fx_open();
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme bob@example.com", V1), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "acme *@example.com", V2), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "nospace", V2), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, " lead", V2), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, "acme bob@example.com", V2), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_SUPPRESS, "* bob@example.com", V3), BW_STORE_OK);
+	c = redis_raw();
+	r = redisCommand(c, "KEYS *");
+	ck_assert(r != NULL && r->type == REDIS_REPLY_ARRAY);
+	ck_assert_int_eq(r->elements, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		size_t j;
+
+		for (j = 0; j < r->elements; j++)
+			if (strcmp(r->element[j]->str, want[i]) == 0)
+				break;
+		ck_assert_msg(j < r->elements, "no key %s", want[i]);
+	}
+	freeReplyObject(r);
+	/* a sender's records are one hash: one Cluster slot */
+	r = redisCommand(c, "HGET bw:consent:{acme} %s", " bob@example.com");
+	ck_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+	ck_assert_str_eq(r->str, V1);
+	freeReplyObject(r);
+	r = redisCommand(c, "HLEN bw:consent:{acme}");
+	ck_assert_int_eq(r->integer, 2);
+	freeReplyObject(r);
+	r = redisCommand(c, "HGET bw:consent:{nospace} %s", "");
+	ck_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+	freeReplyObject(r);
+	redisFree(c);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+/* A key in the records' namespace that is not a hash: the batch writes nothing. */
+START_TEST(test_redis_foreign_key)
+{
+	bw_store_kv kv[] = {
+		{ BW_TBL_CONSENT, "acme a@x", V1 },
+		{ BW_TBL_CONSENT, "evil b@x", V1 },
+		{ BW_TBL_SUPPRESS, "zed c@x", V2 },
+	};
+	redisContext *c;
+	redisReply *r;
+	bw_store *s;
+	char *v = NULL;
+	got g = { 0 };
+
+	fx_begin(BE_REDIS);
+	s = fx_open();
+	c = redis_raw();
+	r = redisCommand(c, "SET bw:consent:{evil} x");
+	freeReplyObject(r);
+	redisFree(c);
+	ck_assert_int_eq(bw_store_write_many(s, kv, 3), BW_STORE_CORRUPT);
+	ck_assert_msg(strstr(bw_store_last_error(s), "bw:consent:{evil}"), "%s",
+	    bw_store_last_error(s));
+	assert_norec(s, BW_TBL_CONSENT, "acme a@x");
+	assert_norec(s, BW_TBL_SUPPRESS, "zed c@x");
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "evil b@x", &v), BW_STORE_CORRUPT);
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, "", got_rec, &g), BW_STORE_CORRUPT);
+	got_free(&g);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
 static int
 have_redis_server(void)
 {
@@ -1701,6 +3013,18 @@ store_suite(void)
 	tcase_add_loop_test(tc, test_schema_newer, 0, nb);
 	tcase_add_loop_test(tc, test_full, 0, nb);
 	tcase_add_loop_test(tc, test_error_per_thread, 0, nb);
+	tcase_add_loop_test(tc, test_rec_put_get_del, 0, nb);
+	tcase_add_loop_test(tc, test_rec_invalid, 0, nb);
+	tcase_add_loop_test(tc, test_rec_get_many, 0, nb);
+	tcase_add_loop_test(tc, test_rec_write_many, 0, nb);
+	tcase_add_loop_test(tc, test_rec_bulk, 0, nb);
+	tcase_add_loop_test(tc, test_rec_scan, 0, nb);
+	tcase_add_loop_test(tc, test_rec_scan_many, 0, nb);
+	tcase_add_loop_test(tc, test_rec_dump_restore, 0, nb);
+	tcase_add_loop_test(tc, test_rec_restore_bad, 0, nb);
+	tcase_add_loop_test(tc, test_rec_readonly, 0, nb);
+	tcase_add_loop_test(tc, test_rec_full, 0, nb);
+	tcase_add_loop_test(tc, test_rec_kill9_batch, 0, nb);
 	tcase_add_test(tc, test_strerror_and_specs);
 	suite_add_tcase(s, tc);
 
@@ -1714,6 +3038,9 @@ store_suite(void)
 	tcase_add_test(tc, test_lmdb_permission);
 	tcase_add_test(tc, test_lmdb_stale_readers);
 	tcase_add_test(tc, test_lmdb_map_grown_elsewhere);
+	tcase_add_test(tc, test_lmdb_old_store);
+	tcase_add_test(tc, test_lmdb_sorted_import_appends);
+	tcase_add_test(tc, test_lmdb_scan_reads_during_resize);
 	suite_add_tcase(s, tc);
 
 #ifdef HAVE_REDIS
@@ -1726,6 +3053,8 @@ store_suite(void)
 		tcase_add_test(tc, test_redis_down_at_open);
 		tcase_add_test(tc, test_redis_specs);
 		tcase_add_test(tc, test_cross_backend);
+		tcase_add_test(tc, test_redis_record_keys);
+		tcase_add_test(tc, test_redis_foreign_key);
 		suite_add_tcase(s, tc);
 	}
 	tc = tcase_create("redis-client");
