@@ -1,6 +1,6 @@
 /*
- * bulkwarden.c - the daemon: options, config, socket, privileges, the filter
- * process (libmilter) and its reload and stop.
+ * bulkwarden.c - the daemon: options, config, sockets, privileges, the filter
+ * process (libmilter, and the one-click listener) and its reload and stop.
  */
 #include "config.h"
 
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "callbacks.h"
 #include "engine.h"
 #include "log.h"
+#include "oneclick.h"
 #include "store.h"
 #include "supervise.h"
 
@@ -33,6 +35,8 @@
 static const char *conf_path = BW_SYSCONFDIR "/bulkwarden/bulkwarden.conf";
 static bw_conf boot;              /* the config the daemon started with */
 static atomic_int stopping;
+static int oneclick_fd = -1;        /* OneClickListen, bound before privileges go */
+static _Atomic(oc_server *) oneclick; /* the filter process's listener */
 
 static void
 usage(void)
@@ -50,6 +54,44 @@ print_errs(const bw_errs *e)
 {
 	for (size_t i = 0; i < e->n; i++)
 		fprintf(stderr, "%s\n", e->msg[i]);
+}
+
+/* The line of the config file that sets key, for messages; 0 when none. */
+static unsigned
+conf_key_line(const char *path, const char *key)
+{
+	FILE *fp = fopen(path, "r");
+	char line[8192];
+	unsigned n = 0, found = 0;
+	size_t kl = strlen(key);
+
+	if (fp == NULL)
+		return 0;
+	while (found == 0 && fgets(line, sizeof(line), fp)) {
+		const char *p = line;
+		n++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncasecmp(p, key, kl) == 0 && (p[kl] == ' ' || p[kl] == '\t' || p[kl] == '\n'
+		    || p[kl] == 0))
+			found = n;
+	}
+	fclose(fp);
+	return found;
+}
+
+/* Keys only the daemon reads: checked at start and by -n. */
+static void
+check_daemon_keys(const bw_conf *c, bw_errs *errs)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[300];
+
+	if (c->one_click_listen[0]
+	    && !oc_listen_parse(c->one_click_listen, &ss, &len, err, sizeof(err)))
+		bw_errs_add(errs, "%s:%u: OneClickListen: \"%.100s\": %s", conf_path,
+		    conf_key_line(conf_path, "OneClickListen"), c->one_click_listen, err);
 }
 
 /* ---------------------------------------------------------------- privileges */
@@ -127,6 +169,45 @@ stats_thread(void *arg)
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- one-click */
+
+static bw_store *
+oneclick_store(void)
+{
+	return cb_get_store();
+}
+
+static void
+oneclick_start(void)
+{
+	oc_ops ops = { .policy = cb_policy, .store = oneclick_store };
+	char err[300];
+	oc_server *s;
+
+	if (oneclick_fd < 0)
+		return;
+	/* the store may still be closed: requests get 503 until it opens */
+	if ((s = oc_start(oneclick_fd, &ops, err, sizeof(err))) == NULL) {
+		bw_log(LOG_ERR, "one-click: OneClickListen %s: %s: one-click unsubscribe is off",
+		    boot.one_click_listen, err);
+		return;
+	}
+	atomic_store(&oneclick, s);
+	bw_log(LOG_INFO, "one-click: listening on %s", boot.one_click_listen);
+}
+
+/* Any thread, any number of times: the first call stops it. */
+static void
+oneclick_stop(void)
+{
+	oc_server *s = atomic_exchange(&oneclick, NULL);
+
+	if (s) {
+		oc_stop(s);
+		bw_log(LOG_INFO, "one-click: stopped");
+	}
+}
+
 /* quiet: the supervisor's own copy, kept for restarts; the filter process logs */
 static void
 reload(bool quiet)
@@ -181,6 +262,7 @@ signal_thread(void *arg)
 			if (cb_inflight() > 0)
 				bw_log(LOG_WARNING, "stopping with %ld messages still in flight "
 				    "(the MTA retries them)", cb_inflight());
+			oneclick_stop();
 			smfi_stop();
 			return NULL;
 		}
@@ -221,12 +303,14 @@ filter_main(void)
 	sigemptyset(&ours);
 	sigaddset(&ours, SIGUSR1);
 	sigaddset(&ours, SIGUSR2);
+	oneclick_start();
 	pthread_create(&sig_tid, NULL, signal_thread, &ours);
 	pthread_detach(sig_tid);
 	pthread_create(&stats_tid, NULL, stats_thread, &st);
 
 	int r = smfi_main();
 	atomic_store(&stopping, 1);
+	oneclick_stop();
 	pthread_join(stats_tid, NULL);
 	if (st) {
 		if (bw_stats_flush(st) != BW_STORE_OK)
@@ -284,21 +368,28 @@ main(int argc, char **argv)
 	}
 
 	bw_log_open("bulkwarden", false, LOG_MAIL, LOG_INFO);
-	if ((p = bw_policy_load(conf_path, &errs)) == NULL) {
+	p = bw_policy_load(conf_path, &errs);
+	/* the start-time values of the keys a reload cannot change; a file
+	 * with errors has them in errs already, from the load */
+	bw_conf_defaults(&boot);
+	{
+		bw_errs again = { 0 };
+		if (!bw_conf_read(&boot, conf_path, &again) && p != NULL)
+			for (size_t i = 0; i < again.n; i++)
+				bw_errs_add(&errs, "%s", again.msg[i]);
+		bw_errs_free(&again);
+	}
+	check_daemon_keys(&boot, &errs);
+	if (p == NULL || errs.n > 0) {
 		print_errs(&errs);
 		bw_errs_free(&errs);
+		bw_policy_unref(p);
 		return 1;
 	}
 	if (check_only) {
 		printf("%s: configuration OK\n", conf_path);
 		bw_policy_unref(p);
 		return 0;
-	}
-	/* the start-time values of the keys a reload cannot change */
-	bw_conf_defaults(&boot);
-	if (!bw_conf_read(&boot, conf_path, &errs)) {
-		print_errs(&errs);
-		return 1;
 	}
 
 	/* who we run as */
@@ -334,6 +425,15 @@ main(int argc, char **argv)
 		if (chown(path, uid, gid) != 0)
 			fprintf(stderr, "bulkwarden: cannot chown %s: %s\n", path, strerror(errno));
 	}
+	/* the one-click listener too, so that a port below 1024 works; the
+	 * supervisor keeps it open for every filter process it starts */
+	if (boot.one_click_listen[0]) {
+		char err[300];
+		if ((oneclick_fd = oc_listen_bind(boot.one_click_listen, err, sizeof(err))) < 0) {
+			fprintf(stderr, "bulkwarden: cannot listen on OneClickListen %s\n", err);
+			return 1;
+		}
+	}
 
 	if (!foreground) {
 		pid_t pid = fork();
@@ -364,8 +464,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cb_set_policy(p);
-	bw_log(LOG_NOTICE, "bulkwarden %s starting: Socket %s, Store %s, Mode %s", PACKAGE_VERSION,
-	    boot.socket, boot.store, boot.mode == BW_MODE_MONITOR ? "monitor" : "enforce");
+	bw_log(LOG_NOTICE, "bulkwarden %s starting: Socket %s, Store %s, Mode %s%s%s", PACKAGE_VERSION,
+	    boot.socket, boot.store, boot.mode == BW_MODE_MONITOR ? "monitor" : "enforce",
+	    boot.one_click_listen[0] ? ", OneClickListen " : "", boot.one_click_listen);
 
 	sup_opts so = { .auto_restart = boot.auto_restart, .conf_path = conf_path, .reload = reload };
 	{

@@ -64,6 +64,12 @@ cb_set_store(bw_store *st)
 	atomic_store(&cb_store, st);
 }
 
+bw_store *
+cb_get_store(void)
+{
+	return atomic_load(&cb_store);
+}
+
 void
 cb_set_draining(void)
 {
@@ -275,10 +281,20 @@ cb_eom(SMFICTX *ctx)
 		return cb_no_context(ctx, "end of message");
 	bw_msg_queueid(c->msg, smfi_getsymval(ctx, "{i}"));
 	a = bw_msg_eom(c->msg, &v);
-	if (a == BW_ACT_ACCEPT || a == BW_ACT_HOLD)
+	if (a == BW_ACT_ACCEPT || a == BW_ACT_HOLD) {
+		const char *const *d = bw_msg_del_rcpts(c->msg);
+		for (; d && *d; d++)
+			if (smfi_delrcpt(ctx, (char *)*d) != MI_SUCCESS) {
+				/* the policy refused this recipient: never deliver to it anyway */
+				bw_log(LOG_ERR, "cannot remove recipient %.200s: temporary failure", *d);
+				smfi_setreply(ctx, "451", "4.3.0", "bulkwarden: cannot remove a recipient, try later");
+				cb_msg_done(c);
+				return SMFIS_TEMPFAIL;
+			}
 		for (h = bw_msg_add_headers(c->msg); h && h->name; h++)
 			if (smfi_addheader(ctx, (char *)h->name, (char *)h->value) != MI_SUCCESS)
 				bw_log(LOG_WARNING, "cannot add header %s", h->name);
+	}
 	bw_log(a == BW_ACT_ACCEPT ? LOG_INFO : LOG_NOTICE, "%s", bw_msg_summary(c->msg));
 	r = cb_reply(ctx, a, &v);
 	cb_msg_done(c);

@@ -16,6 +16,8 @@ void cb_set_policy(bw_policy *p);
 /* A new reference to the current snapshot. */
 bw_policy *cb_policy(void);
 void cb_set_store(bw_store *st);
+/* The store, or NULL while it is not open. */
+bw_store *cb_get_store(void);
 /* Messages between MAIL FROM and their end, right now. */
 long cb_inflight(void);
 /* From now on new messages are told to come back later (the filter is stopping). */

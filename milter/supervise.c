@@ -1,8 +1,10 @@
 /*
  * supervise.c - the parent that keeps the filter process running.
  *
- * The parent holds the listening socket (opened by main before the fork), so
- * a restarted child serves the same socket without needing root again.
+ * The parent holds the listening sockets (the milter's and OneClickListen's,
+ * opened by main before privileges are dropped), so a restarted child serves
+ * the same sockets without needing root again; connections that arrive
+ * between two children wait in the sockets' backlogs.
  * Signals: SIGHUP, SIGUSR1 -> the child reloads (SIGUSR1); SIGTERM, SIGINT ->
  * the child (told with SIGUSR2) finishes what is in flight and exits, then the
  * parent exits with the child's status.

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "consent.h"
 #include "log.h"
 #include "netaddr.h"
 #include "phrases.h"
@@ -92,6 +93,39 @@ const bw_conf_key bw_conf_keys[] = {
 	  "bytes of one URL" },
 	{ "StatsInterval", BW_CK_SECONDS, "10s", 1, 3600, NULL, OFF(stats_interval), true,
 	  "how often the message counters are written to the store" },
+	{ "RequireConsent", BW_CK_BOOL, "yes", 0, 0, NULL, OFF(require_consent), true,
+	  "bulk mail goes only to recipients with a consent record for the sender" },
+	{ "ConsentMaxAge", BW_CK_SECONDS, "1825d", 0, 100ULL * 366 * 86400, NULL, OFF(consent_max_age), true,
+	  "consent older than this no longer counts (0: no limit)" },
+	{ "ConsentMethods", BW_CK_STRING, "double-opt-in, single-opt-in, import, api", 0, 0, NULL,
+	  OFF(consent_methods), true, "consent methods that count" },
+	{ "ConsentLiftMethods", BW_CK_STRING, "double-opt-in, single-opt-in", 0, 0, NULL,
+	  OFF(consent_lift_methods), true,
+	  "methods whose consent, given after a suppression, lifts it (empty: none)" },
+	{ "ConsentAtEnd", BW_CK_ENUM, "remove", 0, 0, "remove|reject", OFF(consent_at_end), true,
+	  "bulk known only at end of message: remove recipients without consent, or reject it" },
+	{ "SenderIdentity", BW_CK_ENUM, "login-or-domain", 0, 0, "login-or-domain|domain|address",
+	  OFF(sender_identity), true, "the sender id consent records are kept under" },
+	{ "FoldLocalPartCase", BW_CK_BOOL, "no", 0, 0, NULL, OFF(fold_local_case), true,
+	  "recipients: compare local parts case-insensitively" },
+	{ "FoldPlusTag", BW_CK_BOOL, "no", 0, 0, NULL, OFF(fold_plus_tag), true,
+	  "recipients: bob+tag@example.com is bob@example.com" },
+	{ "UnsubscribeAddress", BW_CK_STRING, "", 0, 0, NULL, OFF(unsubscribe_address), true,
+	  "mail to LOCAL+TOKEN@DOMAIN of this address unsubscribes (empty: off)" },
+	{ "TokenKeyFile", BW_CK_STRING, "", 0, 0, NULL, OFF(token_key_file), true,
+	  "keys that sign unsubscribe tokens, one \"ID SECRET\" per line, the first signs" },
+	{ "TokenMaxAge", BW_CK_SECONDS, "400d", 3600, 100ULL * 366 * 86400, NULL, OFF(token_max_age), true,
+	  "an unsubscribe token older than this is refused" },
+	{ "ErasureKeyFile", BW_CK_STRING, "", 0, 0, NULL, OFF(erasure_key_file), true,
+	  "the key of the hashes erasure keeps (never change it; empty: no erasure)" },
+	{ "OneClickListen", BW_CK_STRING, "", 0, 0, NULL, OFF(one_click_listen), false,
+	  "address:port of the one-click unsubscribe listener, RFC 8058 (empty: off)" },
+	{ "OneClickURL", BW_CK_STRING, "", 0, 0, NULL, OFF(one_click_url), true,
+	  "public https URL of the listener; tokens are appended to it" },
+	{ "OneClickRate", BW_CK_UINT, "60", 1, 1000000, NULL, OFF(one_click_rate), true,
+	  "one-click requests per minute from one client address" },
+	{ "AddListUnsubscribe", BW_CK_BOOL, "no", 0, 0, NULL, OFF(add_list_unsubscribe), true,
+	  "add List-Unsubscribe and List-Unsubscribe-Post to bulk mail that lacks them" },
 	{ "AutoRestart", BW_CK_BOOL, "yes", 0, 0, NULL, OFF(auto_restart), false,
 	  "restart the filter process when it dies" },
 	{ "AutoRestartRate", BW_CK_STRING, "10/1h", 0, 0, NULL, OFF(auto_restart_rate), false,
@@ -157,6 +191,7 @@ conf_parse_uint(const char *s, uint64_t *out, const char *units)
 		case 'h': mul = 3600; break;
 		case 'd': mul = 86400; break;
 		case 'w': mul = 7 * 86400; break;
+		case 'y': mul = 365 * 86400; break;
 		}
 	} else if (*end)
 		return false;
@@ -175,7 +210,7 @@ bw_parse_size(const char *s, uint64_t *out)
 bool
 bw_parse_seconds(const char *s, uint64_t *out)
 {
-	return conf_parse_uint(s, out, "smhdw");
+	return conf_parse_uint(s, out, "smhdwy");
 }
 
 static bool
@@ -471,6 +506,42 @@ bw_conf_diff_unreloadable(const bw_conf *old, const bw_conf *nw, bw_errs *errs)
 
 static atomic_uint_fast64_t policy_generation;
 
+/* The consent and unsubscribe keys: method lists, key files, and the keys
+ * that only make sense together. */
+static void
+policy_load_consent(bw_policy *p, const char *conf_path, bw_errs *errs)
+{
+	const bw_conf *c = &p->conf;
+	char err[300];
+	bool need_tokens = c->unsubscribe_address[0] || c->one_click_listen[0] || c->add_list_unsubscribe;
+
+	if (!bw_consent_methods_parse(c->consent_methods, &p->consent_methods, err, sizeof(err)))
+		bw_errs_add(errs, "%s: ConsentMethods: %s", conf_path, err);
+	if (!bw_consent_methods_parse(c->consent_lift_methods, &p->consent_lift, err, sizeof(err)))
+		bw_errs_add(errs, "%s: ConsentLiftMethods: %s", conf_path, err);
+	if (c->token_key_file[0]) {
+		if ((p->token_keys = bw_keyring_load(c->token_key_file, err, sizeof(err))) == NULL)
+			bw_errs_add(errs, "%s", err);
+	} else if (need_tokens)
+		bw_errs_add(errs, "%s: TokenKeyFile is empty: UnsubscribeAddress, OneClickListen and "
+		    "AddListUnsubscribe need it", conf_path);
+	if (c->erasure_key_file[0]
+	    && (p->erasure_key = bw_keyring_load(c->erasure_key_file, err, sizeof(err))) == NULL)
+		bw_errs_add(errs, "%s", err);
+	if (c->unsubscribe_address[0]) {
+		const char *at = strchr(c->unsubscribe_address, '@');
+		if (at == NULL || at == c->unsubscribe_address || at[1] == 0 || strchr(at + 1, '@')
+		    || strchr(c->unsubscribe_address, '+') || strpbrk(c->unsubscribe_address, " <>\"\t"))
+			bw_errs_add(errs, "%s: UnsubscribeAddress \"%s\": want local@domain, without a +tag",
+			    conf_path, c->unsubscribe_address);
+	}
+	if (c->one_click_url[0] && strncmp(c->one_click_url, "https://", 8) != 0)
+		bw_errs_add(errs, "%s: OneClickURL \"%s\": must be an https URL (RFC 8058)", conf_path,
+		    c->one_click_url);
+	if (c->add_list_unsubscribe && c->one_click_url[0] == 0 && c->unsubscribe_address[0] == 0)
+		bw_errs_add(errs, "%s: AddListUnsubscribe needs OneClickURL or UnsubscribeAddress", conf_path);
+}
+
 bw_policy *
 bw_policy_load(const char *conf_path, bw_errs *errs)
 {
@@ -496,6 +567,7 @@ bw_policy_load(const char *conf_path, bw_errs *errs)
 		bw_errs_add(errs, "%s: PhraseFile is empty: the unsubscribe phrases are required", conf_path);
 	else
 		p->phrases = bw_phrases_load(p->conf.phrase_file, errs);
+	policy_load_consent(p, conf_path, errs);
 	if (errs->n != nerr)
 		goto fail;
 	p->generation = atomic_fetch_add(&policy_generation, 1) + 1;
@@ -521,6 +593,8 @@ bw_policy_unref(bw_policy *p)
 	bw_netlist_free(p->internal);
 	bw_rules_free(p->rules);
 	bw_phrases_free(p->phrases);
+	bw_keyring_free(p->token_keys);
+	bw_keyring_free(p->erasure_key);
 	bw_conf_free(&p->conf);
 	free(p->conf_path);
 	free(p);

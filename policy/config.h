@@ -26,6 +26,10 @@ void bw_errs_add(bw_errs *e, const char *fmt, ...) __attribute__((format(printf,
 void bw_errs_free(bw_errs *e);
 
 typedef enum { BW_MODE_ENFORCE = 0, BW_MODE_MONITOR } bw_mode;
+/* ConsentAtEnd: recipients found without consent only at end of message */
+typedef enum { BW_AT_END_REMOVE = 0, BW_AT_END_REJECT } bw_at_end;
+/* SenderIdentity: whose consent records a message is checked against */
+typedef enum { BW_SID_LOGIN_OR_DOMAIN = 0, BW_SID_DOMAIN, BW_SID_ADDRESS } bw_sender_identity;
 /* what to do when a failure class happens */
 typedef enum { BW_ON_TEMPFAIL = 0, BW_ON_ACCEPT, BW_ON_REJECT } bw_onerr;
 
@@ -62,6 +66,23 @@ typedef struct bw_conf {
 	unsigned max_css_rules;
 	uint64_t max_url_length;
 	unsigned stats_interval;  /* seconds */
+	/* consent and unsubscribe (consent.h, optout.h) */
+	bool require_consent;
+	uint64_t consent_max_age; /* seconds; 0 = no limit */
+	char *consent_methods;
+	char *consent_lift_methods;
+	int consent_at_end;       /* bw_at_end */
+	int sender_identity;      /* bw_sender_identity */
+	bool fold_local_case;
+	bool fold_plus_tag;
+	char *unsubscribe_address;
+	char *token_key_file;
+	uint64_t token_max_age;   /* seconds */
+	char *erasure_key_file;
+	char *one_click_listen;
+	char *one_click_url;
+	unsigned one_click_rate;  /* requests per minute per client address */
+	bool add_list_unsubscribe;
 	bool auto_restart;
 	char *auto_restart_rate;
 } bw_conf;
@@ -97,6 +118,7 @@ bool bw_parse_seconds(const char *s, uint64_t *out);
 struct bw_netlist;
 struct bw_phrases;
 struct bw_rules;
+struct bw_keyring;
 
 typedef struct bw_policy {
 	int refs;                    /* atomic */
@@ -105,6 +127,10 @@ typedef struct bw_policy {
 	struct bw_netlist *internal; /* InternalHosts */
 	struct bw_phrases *phrases;  /* PhraseFile */
 	struct bw_rules *rules;      /* PolicyFile */
+	struct bw_keyring *token_keys;   /* TokenKeyFile, or NULL */
+	struct bw_keyring *erasure_key;  /* ErasureKeyFile, or NULL */
+	unsigned consent_methods;        /* ConsentMethods as a mask */
+	unsigned consent_lift;           /* ConsentLiftMethods as a mask */
 	uint64_t generation;         /* increases on every load */
 } bw_policy;
 

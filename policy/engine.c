@@ -16,14 +16,29 @@
 
 #include <jansson.h>
 
+#include "consent.h"
 #include "dkimcov.h"
 #include "engine.h"
 #include "log.h"
 #include "netaddr.h"
+#include "optout.h"
 #include "rules.h"
 #include "unsub.h"
 
 #define MSG_MAX_DKIM 8   /* DKIM-Signature headers looked at */
+#define MSG_MAX_RCPTS 1000 /* recipients remembered for end-of-message checks */
+
+/* One RCPT the MTA accepted (or that was refused at RCPT). */
+typedef struct msg_rcpt {
+	char *arg;                   /* as the MTA gave it (for smfi_delrcpt) */
+	char norm[BW_ADDR_MAX + 1];  /* normalised; "" when it could not be */
+	bool exempt;                 /* exempt-recipient */
+	bool unsub;                  /* the unsubscribe address */
+	bool checked;                /* consent looked up */
+	bool refused;                /* no consent: refused or to be removed */
+	bool removed;                /* to be removed at end of message */
+	char why[200];
+} msg_rcpt;
 
 struct bw_msg {
 	bw_policy *pol;
@@ -35,6 +50,14 @@ struct bw_msg {
 	char qid[32];
 	bw_sender_class sclass;
 	unsigned nrcpt, nexempt;
+	char sender[BW_SENDER_MAX + 1]; /* sender id consent is kept under; "" when none */
+	const bw_class_policy *cls;  /* the sender's class in the policy file, or NULL */
+	msg_rcpt *rcpts;
+	size_t nrcpts, caprcpts;
+	unsigned nrefused;           /* recipients refused at RCPT */
+	unsigned nunsub;             /* recipients that are the unsubscribe address */
+	char *subject;               /* for a token in an unsubscribe mail */
+	const char **delrcpt;        /* after eom: recipients to remove, NULL-terminated */
 	/* header facts */
 	bool list_id, list_unsub, precedence;
 	char *dkim_names[MSG_MAX_DKIM + 1];   /* DKIM-Signature headers and the From */
@@ -55,7 +78,8 @@ struct bw_msg {
 	bw_verdict final;
 	char reason[400];            /* why refused, for log/header/report */
 	char hdrval[600];
-	bw_addhdr add[2];
+	bw_addhdr add[4];
+	char lu_hdr[2 * BW_TOKEN_MAX + 600];
 	char summary[1024];
 	char *report;
 };
@@ -74,6 +98,9 @@ static const char *stats_names[] = {
 	"refused:unsubscribe", "refused:list-unsubscribe", "refused:one-click", "refused:limit",
 	"tempfail:limit", "tempfail:internal",
 	"monitor:would-refuse",
+	"refused:consent", "removed:consent", "tempfail:store",
+	"unsubscribe:mailto", "unsubscribe:one-click", "unsubscribe:invalid", "unsubscribe:stale",
+	"list-unsubscribe:added",
 };
 #define STATS_N (sizeof(stats_names) / sizeof(stats_names[0]))
 static atomic_int_fast64_t stats_pending[STATS_N];
@@ -177,6 +204,11 @@ bw_msg_free(bw_msg *m)
 	free(m->from);
 	free(m->auth);
 	free(m->report);
+	free(m->subject);
+	free(m->delrcpt);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		free(m->rcpts[i].arg);
+	free(m->rcpts);
 	for (size_t i = 0; i < m->ndkim; i++)
 		free(m->dkim_names[i]), free(m->dkim_values[i]);
 	free(m);
@@ -223,6 +255,27 @@ bw_msg_is_outbound(const bw_msg *m)
 	return m->outbound;
 }
 
+/* The sender id of SenderIdentity, or "" when there is none. */
+static void
+msg_sender_id(bw_msg *m)
+{
+	const bw_conf *c = &m->pol->conf;
+	char norm[BW_ADDR_MAX + 1], err[100];
+	bw_norm_opts no = { .fold_case = true, .fold_plus = false };
+	const char *id = "";
+
+	m->sender[0] = 0;
+	if (c->sender_identity == BW_SID_LOGIN_OR_DOMAIN && m->auth)
+		id = m->auth;
+	else if (m->from && *m->from && bw_addr_normalise(m->from, &no, false, norm, sizeof(norm),
+	    err, sizeof(err))) {
+		const char *at = strrchr(norm, '@');
+		id = c->sender_identity == BW_SID_ADDRESS || at == NULL ? norm : at + 1;
+	}
+	if (*id && strlen(id) <= BW_SENDER_MAX && bw_sender_id_ok(id))
+		memcpy(m->sender, id, strlen(id) + 1);
+}
+
 bw_action
 bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 {
@@ -233,28 +286,204 @@ bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 	m->authed = m->auth != NULL;
 	m->outbound = m->internal || m->authed;
 	m->sclass = bw_rules_sender(m->pol->rules, m->from, m->auth);
+	m->cls = bw_rules_class(m->pol->rules, m->from, m->auth);
+	msg_sender_id(m);
 	memset(v, 0, sizeof(*v));
 	if (!m->outbound) {
 		bw_stats_count("inbound");
-		return v->action = BW_ACT_ACCEPT;
+		/* inbound mail is only read when it may be an unsubscribe */
+		return v->action = m->pol->conf.unsubscribe_address[0] ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
 	}
 	bw_stats_count("outbound");
-	if (m->sclass == BW_SENDER_TRANSACTIONAL && !(m->force_set && m->force_bulk))
+	if (m->sclass == BW_SENDER_TRANSACTIONAL && !(m->force_set && m->force_bulk)
+	    && m->pol->conf.unsubscribe_address[0] == 0)
 		return v->action = BW_ACT_ACCEPT;
 	return BW_ACT_CONTINUE;
+}
+
+/* Is the normalised address the unsubscribe address, with or without a +TOKEN? */
+static bool
+msg_is_unsub_addr(const bw_conf *c, const char *norm)
+{
+	const char *ua = c->unsubscribe_address, *uat, *at;
+	size_t ll;
+
+	if (ua[0] == 0 || (uat = strchr(ua, '@')) == NULL || (at = strrchr(norm, '@')) == NULL)
+		return false;
+	ll = (size_t)(uat - ua);
+	if (strcasecmp(at + 1, uat + 1) != 0 || strncasecmp(norm, ua, ll) != 0)
+		return false;
+	return norm + ll == at || norm[ll] == '+';
+}
+
+/* The consent policy of this message. */
+static void
+msg_consent_policy(const bw_msg *m, bw_consent_policy *cp)
+{
+	const bw_policy *p = m->pol;
+
+	memset(cp, 0, sizeof(*cp));
+	cp->max_age = m->cls && m->cls->consent_max_age >= 0 ? m->cls->consent_max_age
+	    : (int64_t)p->conf.consent_max_age;
+	cp->methods = m->cls && m->cls->methods >= 0 ? (unsigned)m->cls->methods : p->consent_methods;
+	cp->lift = m->cls && m->cls->lift >= 0 ? (unsigned)m->cls->lift : p->consent_lift;
+	cp->norm.fold_case = p->conf.fold_local_case;
+	cp->norm.fold_plus = p->conf.fold_plus_tag;
+	cp->erasure = p->erasure_key;
+}
+
+static atomic_bool store_failing;   /* log a store failure once per incident */
+
+static void
+msg_store_state(bw_msg *m, bw_store_err e)
+{
+	if (e == BW_STORE_OK) {
+		if (atomic_exchange(&store_failing, false))
+			bw_log(LOG_NOTICE, "the store answers again");
+		return;
+	}
+	if (!atomic_exchange(&store_failing, true))
+		bw_log(LOG_ERR, "%s: consent lookup failed: %s; OnStoreError %s applies until it answers",
+		    m->qid[0] ? m->qid : "-", m->st ? bw_store_last_error(m->st) : "the store is not open",
+		    m->pol->conf.on_store_error == BW_ON_ACCEPT ? "accept" : "tempfail");
+}
+
+/* Look up one recipient's consent. Returns BW_STORE_OK with r->refused and
+ * r->why set, or the store's error. */
+static bw_store_err
+msg_check_rcpt(bw_msg *m, msg_rcpt *r)
+{
+	bw_consent_policy cp;
+	bw_consent_result res;
+	char why[160];
+	bw_store_err e;
+
+	r->checked = true;
+	if (r->norm[0] == 0) {
+		r->refused = true;
+		snprintf(r->why, sizeof(r->why), "address not understood");
+		return BW_STORE_OK;
+	}
+	if (m->sender[0] == 0) {
+		r->refused = true;
+		snprintf(r->why, sizeof(r->why), "no sender identity to look consent up for");
+		return BW_STORE_OK;
+	}
+	if (m->st == NULL) {
+		r->checked = false;
+		msg_store_state(m, BW_STORE_UNAVAILABLE);
+		return BW_STORE_UNAVAILABLE;
+	}
+	msg_consent_policy(m, &cp);
+	e = bw_consent_check(m->st, &cp, m->sender, r->norm, (int64_t)m->now, &res, why, sizeof(why));
+	msg_store_state(m, e);
+	if (e != BW_STORE_OK) {
+		r->checked = false;
+		return e;
+	}
+	r->refused = res != BW_CONSENT_OK;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	return BW_STORE_OK;
+}
+
+static msg_rcpt *
+msg_add_rcpt(bw_msg *m, const char *arg)
+{
+	msg_rcpt *r;
+
+	if (m->nrcpts == m->caprcpts) {
+		size_t nc = m->caprcpts ? m->caprcpts * 2 : 4;
+		msg_rcpt *nr;
+		if (nc > MSG_MAX_RCPTS || (nr = realloc(m->rcpts, nc * sizeof(*nr))) == NULL)
+			return NULL;
+		m->rcpts = nr;
+		m->caprcpts = nc;
+	}
+	r = &m->rcpts[m->nrcpts];
+	memset(r, 0, sizeof(*r));
+	if ((r->arg = strdup(arg)) == NULL)
+		return NULL;
+	m->nrcpts++;
+	return r;
+}
+
+static bool
+msg_consent_applies(const bw_msg *m)
+{
+	bool req = m->cls && m->cls->require_consent >= 0 ? m->cls->require_consent
+	    : m->pol->conf.require_consent;
+	return req && m->outbound;
 }
 
 bw_action
 bw_msg_rcpt(bw_msg *m, const char *rcpt, bw_verdict *v)
 {
-	char *r = msg_strip_addr(rcpt);
+	const bw_conf *c = &m->pol->conf;
+	char *a = msg_strip_addr(rcpt), err[120];
+	bw_norm_opts no = { c->fold_local_case, c->fold_plus_tag };
+	msg_rcpt *r;
+	bw_store_err e;
 
 	memset(v, 0, sizeof(*v));
+	if (a == NULL || (r = msg_add_rcpt(m, rcpt)) == NULL) {
+		free(a);
+		if (m->nrcpts >= MSG_MAX_RCPTS && a) {
+			/* past what is remembered: the same as a bound */
+			if (m->limit == NULL)
+				m->limit = "recipients";
+			m->nrcpt++;
+			return BW_ACT_CONTINUE;
+		}
+		bw_stats_count("tempfail:internal");
+		verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.3.0", "internal",
+		    "bulkwarden: temporary failure, try again later");
+		return BW_ACT_TEMPFAIL;
+	}
+	if (!bw_addr_normalise(a, &no, false, r->norm, sizeof(r->norm), err, sizeof(err)))
+		r->norm[0] = 0;
+	free(a);
+	if (r->norm[0] && msg_is_unsub_addr(c, r->norm)) {
+		r->unsub = true;
+		m->nunsub++;
+	}
 	m->nrcpt++;
-	if (r && bw_rules_exempt_rcpt(m->pol->rules, r))
+	if (!r->unsub && r->norm[0] && bw_rules_exempt_rcpt(m->pol->rules, r->norm)) {
+		r->exempt = true;
 		m->nexempt++;
-	free(r);
-	return BW_ACT_CONTINUE;
+	}
+	if (r->unsub || r->exempt || !msg_consent_applies(m) || m->sclass != BW_SENDER_BULK
+	    || m->force_set)
+		return BW_ACT_CONTINUE;
+	/* bulk is known here: one answer per recipient */
+	if ((e = msg_check_rcpt(m, r)) != BW_STORE_OK) {
+		if (c->on_store_error == BW_ON_ACCEPT)
+			return BW_ACT_CONTINUE;
+		bw_stats_count("tempfail:store");
+		m->nrcpt--;
+		m->nrcpts--;
+		free(r->arg);
+		verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.3.0", "store",
+		    "consent cannot be checked now, try again later");
+		return BW_ACT_TEMPFAIL;
+	}
+	if (!r->refused)
+		return BW_ACT_CONTINUE;
+	if (c->mode == BW_MODE_MONITOR) {
+		bw_log(LOG_NOTICE, "%s: from=<%.100s> sender=%s rcpt=<%.200s> would be refused: %s",
+		    m->qid[0] ? m->qid : "-", m->from, m->sender, r->norm, r->why);
+		return BW_ACT_CONTINUE;
+	}
+	bw_log(LOG_NOTICE, "%s: from=<%.100s> sender=%s rcpt=<%.200s> refused: %s",
+	    m->qid[0] ? m->qid : "-", m->from, m->sender, r->norm[0] ? r->norm : r->arg, r->why);
+	bw_stats_count("refused:consent");
+	verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "consent",
+	    "<%.200s>: no consent for bulk mail from %.100s (%s)", r->norm[0] ? r->norm : r->arg,
+	    m->sender[0] ? m->sender : "this sender", r->why);
+	m->nrcpt--;
+	m->nrefused++;
+	m->nrcpts--;
+	free(r->arg);
+	return BW_ACT_REJECT;
 }
 
 static bool
@@ -273,6 +502,8 @@ bw_msg_header(bw_msg *m, const char *name, const char *value)
 		m->limit = "MaxHeaderLine";
 	if (m->hdr_bytes > m->pol->conf.max_header_bytes && m->limit == NULL)
 		m->limit = "MaxHeaderBytes";
+	if (m->nunsub && msg_hdr_is(name, "Subject") && m->subject == NULL)
+		m->subject = strndup(value, 1000);
 	if (msg_hdr_is(name, "List-Id"))
 		m->list_id = true;
 	else if (msg_hdr_is(name, "List-Unsubscribe"))
@@ -324,17 +555,22 @@ msg_classify(bw_msg *m)
 bw_action
 bw_msg_eoh(bw_msg *m, bw_verdict *v)
 {
+	/* an unsubscribe mail goes on to end of message, without its body */
+	bw_action done = m->nunsub ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
+
 	memset(v, 0, sizeof(*v));
 	if (m->force_set)
 		m->outbound = true;
 	if (!m->outbound)
-		return v->action = BW_ACT_ACCEPT;
+		return v->action = done;
+	if (m->sclass == BW_SENDER_TRANSACTIONAL && !m->force_set)
+		return v->action = done;
 	msg_classify(m);
 	if (!m->bulk)
-		return v->action = BW_ACT_ACCEPT;
+		return v->action = done;
 	bw_stats_count("bulk");
-	if (m->nrcpt > 0 && m->nexempt == m->nrcpt)
-		return v->action = BW_ACT_ACCEPT;
+	if (m->nrcpt > 0 && m->nexempt + m->nunsub >= m->nrcpt)
+		return v->action = done;
 	m->checking = true;
 	if (m->unsub == NULL && m->limit == NULL)
 		m->unsub = unsub_new(m->pol);
@@ -373,6 +609,8 @@ msg_view_reason(const unsub_result *r, char *out, size_t outsz)
 		snprintf(out, outsz, "no text/plain or text/html body");
 }
 
+static size_t msg_remaining(const bw_msg *m, const struct msg_rcpt **last);
+
 /* the DKIM h= coverage, looked up once and only when wanted */
 static void
 msg_dkim(bw_msg *m)
@@ -391,6 +629,9 @@ msg_decide(bw_msg *m, bw_verdict *v)
 	const unsub_result *r = m->res;
 	char why[300];
 	const char *lim = m->limit ? m->limit : (r ? r->limit : NULL);
+	/* headers bulkwarden adds itself are not asked of the sender */
+	bool add_lu = c->add_list_unsubscribe && !m->list_unsub && m->pol->token_keys
+	    && m->sender[0] && msg_remaining(m, NULL) == 1;
 
 	if (lim) {
 		snprintf(m->reason, sizeof(m->reason), "limit:%s", lim);
@@ -412,7 +653,8 @@ msg_decide(bw_msg *m, bw_verdict *v)
 		    "bulk mail must show a visible unsubscribe link (%s)", why);
 		return;
 	}
-	if (c->require_list_unsubscribe && r->list_unsubscribe != UNSUB_HDR_OK) {
+	if (c->require_list_unsubscribe && r->list_unsubscribe != UNSUB_HDR_OK
+	    && !(add_lu && r->list_unsubscribe == UNSUB_HDR_ABSENT)) {
 		snprintf(m->reason, sizeof(m->reason), "List-Unsubscribe %s%s%s",
 		    unsub_hdr_name(r->list_unsubscribe), r->lu_detail ? ": " : "",
 		    r->lu_detail ? r->lu_detail : "");
@@ -429,7 +671,8 @@ msg_decide(bw_msg *m, bw_verdict *v)
 		    "bulk mail must offer one-click unsubscribe, RFC 8058 (%s)", m->reason);
 		return;
 	}
-	if (c->require_one_click && r->one_click != UNSUB_HDR_OK) {
+	if (c->require_one_click && r->one_click != UNSUB_HDR_OK
+	    && !(add_lu && c->one_click_url[0] && r->one_click == UNSUB_HDR_ABSENT)) {
 		snprintf(m->reason, sizeof(m->reason), "one-click %s%s%s",
 		    unsub_hdr_name(r->one_click), r->oc_detail ? ": " : "",
 		    r->oc_detail ? r->oc_detail : "");
@@ -440,19 +683,243 @@ msg_decide(bw_msg *m, bw_verdict *v)
 	verdict_set(v, BW_ACT_ACCEPT, "", "", NULL, "ok");
 }
 
+/* The token of an unsubscribe mail: the +extension of the address, else
+ * the first word of the Subject that is long enough to be one. */
+static bool
+msg_unsub_token(const bw_msg *m, const msg_rcpt *r, char *tok, size_t len)
+{
+	const char *plus = strchr(r->norm, '+'), *at = strrchr(r->norm, '@');
+
+	if (plus && at && plus < at && (size_t)(at - plus - 1) < len) {
+		memcpy(tok, plus + 1, (size_t)(at - plus - 1));
+		tok[at - plus - 1] = 0;
+		return true;
+	}
+	for (const char *p = m->subject; p && *p;) {
+		size_t n;
+		while (*p && !isalnum((unsigned char)*p))
+			p++;
+		for (n = 0; isalnum((unsigned char)p[n]); n++)
+			;
+		if (n >= 24 && n < len) {
+			memcpy(tok, p, n);
+			tok[n] = 0;
+			return true;
+		}
+		p += n;
+	}
+	return false;
+}
+
+/* Act on mail to the unsubscribe address. A recipient whose token worked is
+ * consumed (removed; the message is discarded when nothing is left). A
+ * store failure tempfails the message so that the request is not lost. */
+static bw_action
+msg_unsub_requests(bw_msg *m, bw_verdict *v)
+{
+	const char *qid = m->qid[0] ? m->qid : "-";
+
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		msg_rcpt *r = &m->rcpts[i];
+		char tok[BW_TOKEN_MAX + 1], why[400];
+		bw_optout_result res;
+
+		if (!r->unsub)
+			continue;
+		if (!msg_unsub_token(m, r, tok, sizeof(tok))) {
+			bw_stats_count("unsubscribe:invalid");
+			bw_log(LOG_NOTICE, "%s: unsubscribe mail from <%.100s> without a token: delivered as is",
+			    qid, m->from ? m->from : "");
+			continue;
+		}
+		res = bw_optout_token(m->pol, m->st, tok, "mailto", (int64_t)m->now, NULL, 0, NULL, 0,
+		    why, sizeof(why));
+		bw_log(res == BW_OPTOUT_DONE ? LOG_INFO : LOG_NOTICE, "%s: unsubscribe by mail from <%.100s>: %s (%s)",
+		    qid, m->from ? m->from : "", bw_optout_name(res), why);
+		switch (res) {
+		case BW_OPTOUT_DONE:
+		case BW_OPTOUT_ALREADY:
+			bw_stats_count("unsubscribe:mailto");
+			r->removed = true;
+			break;
+		case BW_OPTOUT_STALE:
+			bw_stats_count("unsubscribe:stale");
+			r->removed = true;
+			break;
+		case BW_OPTOUT_INVALID:
+			bw_stats_count("unsubscribe:invalid");
+			break;
+		case BW_OPTOUT_STORE:
+		case BW_OPTOUT_NOKEY:
+			msg_store_state(m, BW_STORE_UNAVAILABLE);
+			bw_stats_count("tempfail:store");
+			verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.3.0", "store",
+			    "the unsubscribe cannot be recorded now, try again later");
+			return BW_ACT_TEMPFAIL;
+		}
+	}
+	return BW_ACT_CONTINUE;
+}
+
+/* Recipients still on the message (not removed). */
+static size_t
+msg_remaining(const bw_msg *m, const msg_rcpt **last)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (!m->rcpts[i].removed) {
+			n++;
+			if (last)
+				*last = &m->rcpts[i];
+		}
+	return n;
+}
+
+/* Consent for bulk mail that was classified only after RCPT. Fills v with
+ * a refusal or leaves it; marks recipients to remove. */
+static void
+msg_consent_eom(bw_msg *m, bw_verdict *v)
+{
+	const bw_conf *c = &m->pol->conf;
+	const char *qid = m->qid[0] ? m->qid : "-";
+	msg_rcpt *first = NULL;
+	unsigned nref = 0, nleft = 0;
+
+	if (!msg_consent_applies(m))
+		return;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		msg_rcpt *r = &m->rcpts[i];
+		bw_store_err e;
+
+		if (r->unsub || r->exempt || r->removed)
+			continue;
+		if (!r->checked && (e = msg_check_rcpt(m, r)) != BW_STORE_OK) {
+			if (c->on_store_error == BW_ON_ACCEPT)
+				continue;
+			bw_stats_count("tempfail:store");
+			snprintf(m->reason, sizeof(m->reason), "store: %s", bw_store_strerror(e));
+			verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.3.0", "store",
+			    "consent cannot be checked now, try again later");
+			return;
+		}
+		if (!r->refused) {
+			nleft++;
+			continue;
+		}
+		nref++;
+		if (first == NULL)
+			first = r;
+		bw_log(LOG_NOTICE, "%s: from=<%.100s> sender=%s rcpt=<%.200s> %s: %s", qid,
+		    m->from ? m->from : "", m->sender, r->norm[0] ? r->norm : r->arg,
+		    c->mode == BW_MODE_MONITOR ? "would be refused"
+		    : c->consent_at_end == BW_AT_END_REJECT ? "refuses the message" : "removed",
+		    r->why);
+	}
+	if (nref == 0)
+		return;
+	snprintf(m->reason, sizeof(m->reason), "<%.200s>: %.150s%s", first->norm[0] ? first->norm : first->arg,
+	    first->why, nref > 1 ? " (and more)" : "");
+	if (c->consent_at_end == BW_AT_END_REJECT || nleft == 0 || c->mode == BW_MODE_MONITOR) {
+		const char *who = first->norm[0] ? first->norm : first->arg;
+		const char *snd = m->sender[0] ? m->sender : "this sender";
+		if (nref > 1)
+			verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "consent",
+			    "%u recipients lack consent for bulk mail from %.100s, first <%.200s> (%s)",
+			    nref, snd, who, first->why);
+		else
+			verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "consent",
+			    "<%.200s>: no consent for bulk mail from %.100s (%s)", who, snd, first->why);
+		return;
+	}
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].refused && m->rcpts[i].checked && !m->rcpts[i].unsub && !m->rcpts[i].exempt)
+			m->rcpts[i].removed = true;
+	for (unsigned i = 0; i < nref; i++)
+		bw_stats_count("removed:consent");
+}
+
+/* List-Unsubscribe with fresh tokens for a one-recipient bulk message that
+ * has none (AddListUnsubscribe). */
+static void
+msg_add_list_unsubscribe(bw_msg *m, size_t *nadd)
+{
+	const bw_conf *c = &m->pol->conf;
+	const msg_rcpt *r = NULL;
+	char tok[BW_TOKEN_MAX + 1];
+	size_t o = 0;
+
+	if (!c->add_list_unsubscribe || m->list_unsub || m->pol->token_keys == NULL || m->sender[0] == 0)
+		return;
+	if (msg_remaining(m, &r) != 1 || r == NULL || r->norm[0] == 0 || r->unsub) {
+		bw_log(LOG_INFO, "%s: List-Unsubscribe not added: the message has %zu recipients, "
+		    "a token names one", m->qid[0] ? m->qid : "-", msg_remaining(m, NULL));
+		return;
+	}
+	if (!bw_token_make(m->pol->token_keys, m->sender, r->norm, (int64_t)m->now, tok, sizeof(tok)))
+		return;
+	if (c->one_click_url[0])
+		o += (size_t)snprintf(m->lu_hdr + o, sizeof(m->lu_hdr) - o, "<%s%s>", c->one_click_url, tok);
+	if (c->unsubscribe_address[0] && o < sizeof(m->lu_hdr)) {
+		const char *at = strchr(c->unsubscribe_address, '@');
+		o += (size_t)snprintf(m->lu_hdr + o, sizeof(m->lu_hdr) - o, "%s<mailto:%.*s+%s%s>",
+		    o ? ",\n\t" : "", (int)(at - c->unsubscribe_address), c->unsubscribe_address, tok, at);
+	}
+	if (o == 0 || o >= sizeof(m->lu_hdr))
+		return;
+	m->add[*nadd].name = "List-Unsubscribe";
+	m->add[(*nadd)++].value = m->lu_hdr;
+	if (c->one_click_url[0]) {
+		m->add[*nadd].name = "List-Unsubscribe-Post";
+		m->add[(*nadd)++].value = "List-Unsubscribe=One-Click";
+	}
+	bw_stats_count("list-unsubscribe:added");
+}
+
+/* After the verdict: the recipients the milter must remove. */
+static void
+msg_collect_delrcpt(bw_msg *m)
+{
+	size_t n = 0;
+
+	free(m->delrcpt);
+	if ((m->delrcpt = calloc(m->nrcpts + 1, sizeof(*m->delrcpt))) == NULL)
+		return;
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (m->rcpts[i].removed)
+			m->delrcpt[n++] = m->rcpts[i].arg;
+}
+
+static void
+msg_summary_unchecked(bw_msg *m, const char *action)
+{
+	snprintf(m->summary, sizeof(m->summary),
+	    "%s: client=%s from=<%.100s> rcpt=%u outbound=%s bulk=no action=%s", m->qid[0] ? m->qid : "-",
+	    m->addr, m->from ? m->from : "", m->nrcpt, m->outbound ? "yes" : "no", action);
+}
+
 bw_action
 bw_msg_eom(bw_msg *m, bw_verdict *v)
 {
 	const bw_conf *c = &m->pol->conf;
 	bw_verdict ev;
 	const char *qid = m->qid[0] ? m->qid : "-";
+	size_t nadd = 0, nremoved = 0;
 
 	memset(v, 0, sizeof(*v));
+	memset(m->add, 0, sizeof(m->add));
+	if (m->nunsub && msg_unsub_requests(m, v) == BW_ACT_TEMPFAIL) {
+		msg_summary_unchecked(m, "tempfail");
+		return v->action;
+	}
 	if (!m->checking) {
+		msg_collect_delrcpt(m);
+		if (m->nunsub && m->nrcpts && msg_remaining(m, NULL) == 0) {
+			msg_summary_unchecked(m, "discard");
+			return v->action = BW_ACT_DISCARD;
+		}
 		bw_stats_count("accepted");
-		snprintf(m->summary, sizeof(m->summary),
-		    "%s: client=%s from=<%.100s> rcpt=%u outbound=%s bulk=no action=accept", qid,
-		    m->addr, m->from ? m->from : "", m->nrcpt, m->outbound ? "yes" : "no");
+		msg_summary_unchecked(m, "accept");
 		return v->action = BW_ACT_ACCEPT;
 	}
 	if (m->unsub && m->res == NULL)
@@ -470,6 +937,8 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 		return BW_ACT_TEMPFAIL;
 	}
 	msg_decide(m, &ev);
+	if (ev.action == BW_ACT_ACCEPT)
+		msg_consent_eom(m, &ev);
 	m->final = ev;
 	if (ev.action == BW_ACT_REJECT || ev.action == BW_ACT_TEMPFAIL) {
 		char stat[64];
@@ -489,33 +958,47 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 		*v = ev;
 		v->action = BW_ACT_ACCEPT;
 	}
+	if (v->action == BW_ACT_ACCEPT) {
+		msg_collect_delrcpt(m);
+		for (size_t i = 0; m->delrcpt && m->delrcpt[i]; i++)
+			nremoved++;
+	}
 	/* the verdict header on checked mail that goes on */
 	if (v->action == BW_ACT_ACCEPT && c->verdict_header[0]) {
 		if (v->would)
 			snprintf(m->hdrval, sizeof(m->hdrval), "would-refuse rule=%s (%s)", ev.rule,
 			    m->reason);
 		else if (m->res)
-			snprintf(m->hdrval, sizeof(m->hdrval), "pass unsub=%s list-unsubscribe=%s one-click=%s",
+			snprintf(m->hdrval, sizeof(m->hdrval), "pass unsub=%s list-unsubscribe=%s one-click=%s%s",
 			    unsub_body_name(m->res->body), unsub_hdr_name(m->res->list_unsubscribe),
-			    unsub_hdr_name(m->res->one_click));
+			    unsub_hdr_name(m->res->one_click), nremoved ? " consent=partial" : "");
 		else
 			snprintf(m->hdrval, sizeof(m->hdrval), "pass (%s)", m->reason);
 		for (char *p = m->hdrval; *p; p++)
 			if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
 				*p = '?';
-		m->add[0].name = c->verdict_header;
-		m->add[0].value = m->hdrval;
+		m->add[nadd].name = c->verdict_header;
+		m->add[nadd++].value = m->hdrval;
 	}
+	if (v->action == BW_ACT_ACCEPT && !v->would)
+		msg_add_list_unsubscribe(m, &nadd);
 	snprintf(m->summary, sizeof(m->summary),
-	    "%s: client=%s from=<%.100s> rcpt=%u outbound=yes bulk=%s unsub=%s list-unsubscribe=%s "
-	    "one-click=%s action=%s%s%s%s%s", qid, m->addr, m->from ? m->from : "", m->nrcpt,
+	    "%s: client=%s from=<%.100s> sender=%s rcpt=%u outbound=yes bulk=%s unsub=%s list-unsubscribe=%s "
+	    "one-click=%s removed=%zu action=%s%s%s%s%s", qid, m->addr, m->from ? m->from : "",
+	    m->sender[0] ? m->sender : "-", m->nrcpt,
 	    m->bulk_why ? m->bulk_why : "yes",
 	    m->res ? unsub_body_name(m->res->body) : "-",
 	    m->res ? unsub_hdr_name(m->res->list_unsubscribe) : "-",
-	    m->res ? unsub_hdr_name(m->res->one_click) : "-",
+	    m->res ? unsub_hdr_name(m->res->one_click) : "-", nremoved,
 	    v->would ? "would-" : "", bw_action_name(ev.action == BW_ACT_ACCEPT ? BW_ACT_ACCEPT : ev.action),
 	    m->reason[0] ? " reason=\"" : "", m->reason, m->reason[0] ? "\"" : "");
 	return v->action;
+}
+
+const char *const *
+bw_msg_del_rcpts(bw_msg *m)
+{
+	return m->delrcpt;
 }
 
 const bw_addhdr *

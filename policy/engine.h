@@ -44,7 +44,7 @@ typedef struct bw_verdict {
 
 typedef struct bw_msg bw_msg;
 
-/* A header the milter should add at end of message. */
+/* A header the milter should add at end of message (up to three). */
 typedef struct bw_addhdr {
 	const char *name;
 	const char *value;
@@ -69,6 +69,10 @@ bw_action bw_msg_eom(bw_msg *m, bw_verdict *v);
 
 /* After eom: headers to add (NULL-terminated array owned by m). */
 const bw_addhdr *bw_msg_add_headers(bw_msg *m);
+/* After eom: recipients (as given to bw_msg_rcpt) the milter must remove,
+ * NULL-terminated, or NULL. Consent missing at end of message (ConsentAtEnd
+ * remove) and consumed unsubscribe requests. */
+const char *const *bw_msg_del_rcpts(bw_msg *m);
 /* After eom: the one summary line for the log. */
 const char *bw_msg_summary(bw_msg *m);
 /* After eom: the unsubscribe findings as one JSON object (for scan). */

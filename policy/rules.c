@@ -8,25 +8,106 @@
 #include <string.h>
 #include <strings.h>
 
+#include "consent.h"
 #include "rules.h"
 
-typedef enum { RULE_BULK, RULE_TRANSACTIONAL, RULE_EXEMPT } rule_kind;
+typedef enum { RULE_BULK, RULE_TRANSACTIONAL, RULE_EXEMPT, RULE_SENDER, RULE_CLASS } rule_kind;
 
 typedef struct rule {
 	rule_kind kind;
-	char *pat;      /* lower case */
+	char *pat;      /* lower case; the class name for RULE_CLASS */
+	char *cname;    /* class=NAME, or NULL */
+	size_t cls;     /* index into classes once resolved */
+	unsigned line;
 } rule;
 
 struct bw_rules {
 	rule *r;
 	size_t n, cap;
+	bw_class_policy *cl;
+	size_t ncl;
 };
 
 static const struct { const char *name; rule_kind kind; } rule_directives[] = {
 	{ "bulk-sender", RULE_BULK },
 	{ "transactional-sender", RULE_TRANSACTIONAL },
 	{ "exempt-recipient", RULE_EXEMPT },
+	{ "sender", RULE_SENDER },
+	{ "sender-class", RULE_CLASS },
 };
+
+/* One "key=value" option of a sender-class line into c; false with a
+ * sentence in err. */
+static bool
+rules_class_option(bw_class_policy *c, const char *opt, char *err, size_t errlen)
+{
+	const char *eq = strchr(opt, '=');
+	char why[120];
+	uint64_t t;
+	unsigned mask;
+
+	if (eq == NULL || eq[1] == 0) {
+		snprintf(err, errlen, "\"%.60s\": want key=value", opt);
+		return false;
+	}
+	if (strncasecmp(opt, "require-consent=", 16) == 0) {
+		if (strcasecmp(eq + 1, "yes") == 0)
+			c->require_consent = 1;
+		else if (strcasecmp(eq + 1, "no") == 0)
+			c->require_consent = 0;
+		else {
+			snprintf(err, errlen, "require-consent: yes or no");
+			return false;
+		}
+	} else if (strncasecmp(opt, "consent-max-age=", 16) == 0) {
+		if (!bw_parse_seconds(eq + 1, &t) || t > INT64_MAX) {
+			snprintf(err, errlen, "consent-max-age: a time such as 3y, 180d or 0");
+			return false;
+		}
+		c->consent_max_age = (int64_t)t;
+	} else if (strncasecmp(opt, "consent-methods=", 16) == 0
+	    || strncasecmp(opt, "consent-lift-methods=", 21) == 0) {
+		if (!bw_consent_methods_parse(eq + 1, &mask, why, sizeof(why))) {
+			snprintf(err, errlen, "%.*s: %s", (int)(eq - opt), opt, why);
+			return false;
+		}
+		if (opt[8] == 'm')
+			c->methods = mask;
+		else
+			c->lift = mask;
+	} else {
+		snprintf(err, errlen, "unknown option \"%.*s\" (require-consent, consent-max-age, "
+		    "consent-methods, consent-lift-methods)", (int)(eq - opt), opt);
+		return false;
+	}
+	return true;
+}
+
+/* A sender-class line: NAME then options. */
+static void
+rules_add_class(bw_rules *rs, const char *name, char **opts, size_t nopts, const char *path,
+    unsigned lineno, bw_errs *errs)
+{
+	bw_class_policy c = { NULL, -1, -1, -1, -1 }, *nc;
+	char err[200];
+
+	for (size_t i = 0; i < rs->ncl; i++)
+		if (strcasecmp(rs->cl[i].name, name) == 0) {
+			bw_errs_add(errs, "%s:%u: sender-class %s is defined twice", path, lineno, name);
+			return;
+		}
+	for (size_t i = 0; i < nopts; i++)
+		if (!rules_class_option(&c, opts[i], err, sizeof(err))) {
+			bw_errs_add(errs, "%s:%u: sender-class %s: %s", path, lineno, name, err);
+			return;
+		}
+	if ((nc = realloc(rs->cl, (rs->ncl + 1) * sizeof(*nc))) == NULL)
+		return;
+	rs->cl = nc;
+	if ((c.name = strdup(name)) == NULL)
+		return;
+	rs->cl[rs->ncl++] = c;
+}
 
 static char *
 rules_lower(const char *s)
@@ -85,18 +166,43 @@ bw_rules_load(const char *path, bw_errs *errs)
 			*hash = 0;
 		if ((dir = strtok_r(line, " \t\r\n", &save)) == NULL)
 			continue;
+		char *opts[8];
+		size_t nopts = 0;
+		char *cname = NULL;
+
 		pat = strtok_r(NULL, " \t\r\n", &save);
-		extra = strtok_r(NULL, " \t\r\n", &save);
+		while (nopts < 8 && (extra = strtok_r(NULL, " \t\r\n", &save)) != NULL)
+			opts[nopts++] = extra;
 		for (k = 0; k < sizeof(rule_directives) / sizeof(rule_directives[0]); k++)
 			if (strcasecmp(dir, rule_directives[k].name) == 0)
 				break;
 		if (k == sizeof(rule_directives) / sizeof(rule_directives[0])) {
 			bw_errs_add(errs, "%s:%u: unknown directive \"%.60s\" (expected bulk-sender, "
-			    "transactional-sender or exempt-recipient)", path, lineno, dir);
+			    "transactional-sender, exempt-recipient, sender or sender-class)", path, lineno, dir);
 			continue;
 		}
-		if (pat == NULL || extra != NULL) {
-			bw_errs_add(errs, "%s:%u: %s takes exactly one pattern", path, lineno, dir);
+		if (rule_directives[k].kind == RULE_CLASS) {
+			if (pat == NULL)
+				bw_errs_add(errs, "%s:%u: sender-class needs a name", path, lineno);
+			else
+				rules_add_class(rs, pat, opts, nopts, path, lineno, errs);
+			continue;
+		}
+		if (pat == NULL) {
+			bw_errs_add(errs, "%s:%u: %s takes one pattern", path, lineno, dir);
+			continue;
+		}
+		if (nopts == 1 && strncasecmp(opts[0], "class=", 6) == 0 && opts[0][6]
+		    && (rule_directives[k].kind == RULE_BULK || rule_directives[k].kind == RULE_SENDER))
+			cname = opts[0] + 6;
+		else if (nopts > 0) {
+			bw_errs_add(errs, "%s:%u: %s takes one pattern%s", path, lineno, dir,
+			    rule_directives[k].kind == RULE_BULK || rule_directives[k].kind == RULE_SENDER
+			    ? " and an optional class=NAME" : "");
+			continue;
+		}
+		if (rule_directives[k].kind == RULE_SENDER && cname == NULL) {
+			bw_errs_add(errs, "%s:%u: sender needs class=NAME", path, lineno);
 			continue;
 		}
 		if (!rules_pattern_ok(pat)) {
@@ -113,11 +219,26 @@ bw_rules_load(const char *path, bw_errs *errs)
 			rs->cap = nc;
 		}
 		rs->r[rs->n].kind = rule_directives[k].kind;
+		rs->r[rs->n].line = lineno;
+		rs->r[rs->n].cname = cname ? strdup(cname) : NULL;
 		if ((rs->r[rs->n].pat = rules_lower(pat)) == NULL)
 			break;
 		rs->n++;
 	}
 	fclose(fp);
+	/* classes may be defined after the rules that name them */
+	for (size_t i = 0; i < rs->n; i++) {
+		size_t c;
+		if (rs->r[i].cname == NULL)
+			continue;
+		for (c = 0; c < rs->ncl; c++)
+			if (strcasecmp(rs->cl[c].name, rs->r[i].cname) == 0)
+				break;
+		if (c == rs->ncl)
+			bw_errs_add(errs, "%s:%u: no sender-class named \"%.60s\"", path, rs->r[i].line,
+			    rs->r[i].cname);
+		rs->r[i].cls = c;
+	}
 	if (errs->n != nerr) {
 		bw_rules_free(rs);
 		return NULL;
@@ -131,7 +252,10 @@ bw_rules_free(bw_rules *rs)
 	if (rs == NULL)
 		return;
 	for (size_t i = 0; i < rs->n; i++)
-		free(rs->r[i].pat);
+		free(rs->r[i].pat), free(rs->r[i].cname);
+	for (size_t i = 0; i < rs->ncl; i++)
+		free(rs->cl[i].name);
+	free(rs->cl);
 	free(rs->r);
 	free(rs);
 }
@@ -197,4 +321,15 @@ bw_rules_exempt_rcpt(const bw_rules *rs, const char *rcpt)
 		if (rs->r[i].kind == RULE_EXEMPT && rules_match(&rs->r[i], rcpt, NULL))
 			return true;
 	return false;
+}
+
+const bw_class_policy *
+bw_rules_class(const bw_rules *rs, const char *from, const char *auth)
+{
+	if (rs == NULL)
+		return NULL;
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->r[i].cname && rules_match(&rs->r[i], from, auth))
+			return &rs->cl[rs->r[i].cls];
+	return NULL;
 }

@@ -162,6 +162,8 @@ end
 --   opt.chunk    body chunk sizes, e.g. { 7 } or { 100, 3 } (default: one)
 --   opt.stop     "eoh": stop before end of header; "body": stop after the
 --                first body chunk (to abort a message half way)
+--   opt.each_rcpt go on after a refused RCPT, as an MTA does, while some
+--                recipient is left; res.rcpt[addr] is each RCPT's reply
 -- Returns { stage = step that gave the final reply, reply = SMFIR_* }.
 function T.send(conn, msg, opt)
 	opt = opt or {}
@@ -177,15 +179,22 @@ function T.send(conn, msg, opt)
 		r = mt.getreply(conn)
 		if r ~= SMFIR_CONTINUE then return { stage = "mail", reply = r } end
 	end
+	local replies, left = {}, 0
 	for _, rcpt in ipairs(rcpts) do
 		step("macro", mt.macro(conn, SMFIC_RCPT, "i", opt.qid or "4AbCdEf1234",
 			"{rcpt_addr}", rcpt))
 		if not mt.test_option(conn, SMFIP_NORCPT) then
 			step("rcptto", mt.rcptto(conn, "<" .. rcpt .. ">"))
 			r = mt.getreply(conn)
-			if r ~= SMFIR_CONTINUE then return { stage = "rcpt", reply = r } end
+			replies[rcpt] = r
+			if r == SMFIR_CONTINUE then
+				left = left + 1
+			elseif not opt.each_rcpt then
+				return { stage = "rcpt", reply = r }
+			end
 		end
 	end
+	if opt.each_rcpt and left == 0 then return { stage = "rcpt", reply = r, rcpt = replies } end
 	if mt.data ~= nil and not mt.test_option(conn, SMFIP_NODATA) then
 		step("data", mt.data(conn))
 		r = mt.getreply(conn)
@@ -219,7 +228,7 @@ function T.send(conn, msg, opt)
 		end
 	end
 	step("eom", mt.eom(conn))
-	return { stage = "eom", reply = mt.getreply(conn) }
+	return { stage = "eom", reply = mt.getreply(conn), rcpt = replies }
 end
 
 -- T.session(ip, msg, opt): a new connection from ip carrying one message;

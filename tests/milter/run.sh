@@ -13,9 +13,12 @@ tap_init milter || { echo "1..1"; echo "not ok 1 - cannot create the run directo
 MILTERTEST=${MILTERTEST:-miltertest}
 MT_DIR=$top_srcdir/tests/milter
 
-# run_script SCRIPT DAEMON: run one Lua script against a started daemon
+# run_script SCRIPT DAEMON [NAME=VALUE...]: run one Lua script against a
+# started daemon (NAME=VALUE: more globals for the script)
 run_script() {
-	local script=$1 name=$2 out st line
+	local script=$1 name=$2 out st line extra=()
+	shift 2
+	for line in "$@"; do extra+=(-D "$line"); done
 	if [ -z "${BW_PID[$name]:-}" ]; then
 		not_ok "$script: daemon '$name' is running"
 		return
@@ -23,7 +26,7 @@ run_script() {
 	out=$("$MILTERTEST" -s "$MT_DIR/$script" \
 		-D socket="${BW_SOCK[$name]}" -D libdir="$MT_DIR" -D datadir="$BW_DATA" \
 		-D pid="${BW_PID[$name]}" -D conf="${BW_CONF[$name]}" -D log="$(bw_log "$name")" \
-		2>"$BW_RUN/$script.err")
+		"${extra[@]}" 2>"$BW_RUN/$script.err")
 	st=$?
 	while IFS= read -r line; do
 		case $line in
@@ -55,7 +58,15 @@ fi
 # ---------------------------------------------------------------- daemons
 # main: enforce; monitor: Mode monitor; reload: enforce, its config is
 # rewritten and reloaded by reload.lua
-for d in "main BulkRecipients 3" "monitor Mode monitor" "reload"; do
+# consent: RequireConsent, news@example.com a bulk sender, records below
+mkdir -p "$BW_RUN/keys"
+printf 'k1 %s\n' 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+	>"$BW_RUN/keys/tokens.key"
+printf 'bulk-sender news@example.com\n' >"$BW_RUN/keys/policy"
+chmod 600 "$BW_RUN/keys/tokens.key"
+chown -R "$BW_USER" "$BW_RUN/keys"
+for d in "main BulkRecipients 3" "monitor Mode monitor" "reload" \
+	"consent RequireConsent yes PolicyFile $BW_RUN/keys/policy TokenKeyFile $BW_RUN/keys/tokens.key UnsubscribeAddress unsubscribe@lists.example.com"; do
 	set -- $d
 	if bw_start "$@"; then
 		ok "daemon '$1' starts and listens on ${BW_SOCK[$1]}"
@@ -64,6 +75,14 @@ for d in "main BulkRecipients 3" "monitor Mode monitor" "reload"; do
 		BW_PID[$1]=
 	fi
 done
+if [ -n "${BW_PID[consent]}" ]; then
+	check "consent records written with bulkwardenctl" eval '{
+		bw_ctl consent consent add example.com ann@example.net --method double-opt-in &&
+		bw_ctl consent consent add example.org ann@example.net --method single-opt-in &&
+		bw_ctl consent consent add example.com cat@example.net --method import &&
+		bw_ctl consent suppress add example.com cat@example.net --reason complaint; } >/dev/null' 
+	TOKEN=$(bw_ctl consent token make example.com ann@example.net)
+fi
 
 # ---------------------------------------------------------------- scripts
 run_script verdicts.lua main
@@ -71,9 +90,10 @@ run_script chunks.lua main
 run_script session.lua main
 run_script monitor.lua monitor
 run_script reload.lua reload
+run_script consent.lua consent token="$TOKEN"
 
 # ---------------------------------------------------------------- shutdown
-for d in main monitor reload; do
+for d in main monitor reload consent; do
 	[ -n "${BW_PID[$d]:-}" ] || continue
 	if bw_stop "$d"; then
 		ok "daemon '$d' exits with status 0 on SIGTERM"

@@ -27,7 +27,8 @@ policy_with(const char *extra)
 	    "exempt-recipient abuse@example.org\n", fp);
 	fclose(fp);
 	snprintf(text, sizeof(text), "PhraseFile %s/unsubscribe-phrases\nPolicyFile %s\n"
-	    "InternalHosts 127.0.0.1, 10.0.0.0/8\nBulkRecipients 3\n%s", TEST_CONF, path, extra);
+	    "InternalHosts 127.0.0.1, 10.0.0.0/8\nBulkRecipients 3\n%s%s", TEST_CONF, path,
+	    strstr(extra, "RequireConsent") ? "" : "RequireConsent no\n", extra);
 	snprintf(path, sizeof(path), "%s/bulkwarden.conf", tmpdir);
 	fp = fopen(path, "w");
 	fputs(text, fp);

@@ -1,0 +1,611 @@
+/*
+ * test_enforce.c - consent and unsubscribe through the engine, with a real
+ * LMDB store: per-recipient refusals at RCPT, removal or refusal at end of
+ * message, store failures, unsubscribe by mail, and the List-Unsubscribe
+ * headers bulkwarden adds.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "consent.h"
+#include "engine.h"
+#include "store.h"
+
+#define NOW 1790000000   /* 2026-09-21 */
+#define DAY 86400
+
+static char tmpdir[] = "/tmp/bw-enforce-XXXXXX";
+static int seq;
+
+static bw_store *
+store_new(void)
+{
+	char spec[300], err[300];
+	bw_store_opts o = { 0 };
+	bw_store *st;
+
+	/* each test runs in its own process (CK_FORK): the pid keeps stores apart */
+	snprintf(spec, sizeof(spec), "lmdb:%s/store%d.%d", tmpdir, (int)getpid(), ++seq);
+	st = bw_store_open(spec, &o, err, sizeof(err));
+	ck_assert_msg(st != NULL, "%s", err);
+	return st;
+}
+
+/* A policy: bulk-sender news@example.com, one key file, and extra lines. */
+static bw_policy *
+policy_full(const char *extra, const char *policy_lines, bw_errs *errs);
+
+static bw_policy *
+policy_with(const char *extra)
+{
+	bw_errs e = { 0 };
+	bw_policy *p = policy_full(extra, "", &e);
+
+	ck_assert_msg(p != NULL, "policy: %s", e.n ? e.msg[0] : "?");
+	return p;
+}
+
+static bw_policy *
+policy_full(const char *extra, const char *policy_lines, bw_errs *errs)
+{
+	char path[300], text[2000];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/policy", tmpdir);
+	fp = fopen(path, "w");
+	fputs("bulk-sender news@example.com\nexempt-recipient abuse@example.org\n", fp);
+	fputs(policy_lines, fp);
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/tokens.key", tmpdir);
+	fp = fopen(path, "w");
+	fputs("k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", fp);
+	fclose(fp);
+	chmod(path, 0600);
+	snprintf(text, sizeof(text), "PhraseFile %s/unsubscribe-phrases\nPolicyFile %s/policy\n"
+	    "InternalHosts 127.0.0.1, 10.0.0.0/8\nBulkRecipients 50\nTokenKeyFile %s\n"
+	    "UnsubscribeAddress unsubscribe@lists.example.com\n%s", TEST_CONF, tmpdir, path, extra);
+	snprintf(path, sizeof(path), "%s/bulkwarden.conf", tmpdir);
+	fp = fopen(path, "w");
+	fputs(text, fp);
+	fclose(fp);
+	return bw_policy_load(path, errs);
+}
+
+static void
+consent_put(bw_store *st, const char *sender, const char *rcpt, bw_consent_method m, int64_t at)
+{
+	bw_consent c;
+	char key[BW_STORE_KEY_MAX + 1], *json;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.sender, sizeof(c.sender), "%s", sender);
+	snprintf(c.rcpt, sizeof(c.rcpt), "%s", rcpt);
+	c.method = m;
+	c.granted_at = at;
+	c.source = "https://example.com/signup";
+	ck_assert(bw_consent_key(sender, rcpt, key, sizeof(key)));
+	json = bw_consent_to_json(&c);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_int_eq(bw_store_put(st, BW_TBL_CONSENT, key, json), BW_STORE_OK);
+	free(json);
+}
+
+static void
+suppress_put(bw_store *st, const char *sender, const char *rcpt, int64_t at)
+{
+	bw_suppression s;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.sender, sizeof(s.sender), "%s", sender);
+	snprintf(s.rcpt, sizeof(s.rcpt), "%s", rcpt);
+	s.reason = BW_SR_UNSUBSCRIBE;
+	s.at = at;
+	s.source = "cli";
+	ck_assert_int_eq(bw_suppress(st, &s), BW_STORE_OK);
+}
+
+static bool
+suppressed(bw_store *st, const char *sender, const char *rcpt)
+{
+	char key[BW_STORE_KEY_MAX + 1], *v = NULL;
+	bw_store_err e;
+
+	ck_assert(bw_consent_key(sender, rcpt, key, sizeof(key)));
+	e = bw_store_get(st, BW_TBL_SUPPRESS, key, &v);
+	ck_assert(e == BW_STORE_OK || e == BW_STORE_NOTFOUND);
+	free(v);
+	return e == BW_STORE_OK;
+}
+
+#define BODY_OK \
+	"News of the week.\r\n\r\nUnsubscribe: https://example.com/u/abc\r\n"
+
+typedef struct result {
+	bw_action from, rcpt[8], eom;
+	bw_verdict rv[8], v;
+	char del[8][80];
+	int ndel;
+	char hdr[4][2 * BW_TOKEN_MAX + 700];
+} result;
+
+/* One message: client addr, MAIL FROM, recipients (NULL-terminated),
+ * headers as "Name: value" strings (NULL-terminated), body. */
+static void
+send(bw_policy *p, bw_store *st, const char *addr, const char *from, const char *const *rcpts,
+    const char *const *hdrs, const char *body, result *r)
+{
+	bw_msg *m = bw_msg_new(p, st, NOW);
+	bw_verdict v;
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	bw_msg_connect(m, addr, "client.example");
+	r->from = bw_msg_envfrom(m, from, NULL, &v);
+	if (r->from != BW_ACT_CONTINUE)
+		goto out;
+	for (i = 0; rcpts[i]; i++)
+		r->rcpt[i] = bw_msg_rcpt(m, rcpts[i], &r->rv[i]);
+	for (i = 0; hdrs && hdrs[i]; i++) {
+		char name[64];
+		const char *colon = strchr(hdrs[i], ':');
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - hdrs[i]), hdrs[i]);
+		bw_msg_header(m, name, colon + 2);
+	}
+	if (bw_msg_eoh(m, &v) == BW_ACT_CONTINUE && body)
+		bw_msg_body(m, body, strlen(body));
+	r->eom = bw_msg_eom(m, &r->v);
+	for (const char *const *d = bw_msg_del_rcpts(m); d && *d; d++)
+		snprintf(r->del[r->ndel++], sizeof(r->del[0]), "%s", *d);
+	for (i = 0; i < 4 && bw_msg_add_headers(m)[i].name; i++)
+		snprintf(r->hdr[i], sizeof(r->hdr[i]), "%s: %s", bw_msg_add_headers(m)[i].name,
+		    bw_msg_add_headers(m)[i].value);
+out:
+	bw_msg_free(m);
+}
+
+static const char *const list_hdrs[] = { "List-Id: <news.example.net>", "Subject: news", NULL };
+
+START_TEST(rcpt_time_refusal_per_recipient)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", "<bob@example.net>", "<cat@example.net>",
+	    "<abuse@example.org>", NULL };
+	result r;
+
+	consent_put(st, "example.com", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - 10 * DAY);
+	consent_put(st, "example.com", "cat@example.net", BW_CM_SINGLE_OPT_IN, NOW - 10 * DAY);
+	suppress_put(st, "example.com", "cat@example.net", NOW - DAY);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.rcpt[1], BW_ACT_REJECT);
+	ck_assert_str_eq(r.rv[1].rcode, "550");
+	ck_assert_str_eq(r.rv[1].xcode, "5.7.1");
+	ck_assert_str_eq(r.rv[1].text,
+	    "<bob@example.net>: no consent for bulk mail from example.com (no consent record)");
+	ck_assert_int_eq(r.rcpt[2], BW_ACT_REJECT);
+	ck_assert_msg(strstr(r.rv[2].text, "<cat@example.net>: no consent for bulk mail from example.com (unsubscribed")
+	    != NULL, "%s", r.rv[2].text);
+	ck_assert_int_eq(r.rcpt[3], BW_ACT_CONTINUE);   /* exempt */
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	ck_assert_int_eq(r.ndel, 0);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(sasl_login_is_the_sender_id)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	bw_msg *m = bw_msg_new(p, st, NOW);
+	bw_verdict v;
+
+	consent_put(st, "acme", "ann@example.net", BW_CM_API, NOW - DAY);
+	bw_msg_connect(m, "198.51.100.9", "client.example");
+	ck_assert_int_eq(bw_msg_envfrom(m, "<news@example.com>", "acme", &v), BW_ACT_CONTINUE);
+	ck_assert_int_eq(bw_msg_rcpt(m, "<ann@example.net>", &v), BW_ACT_CONTINUE);
+	ck_assert_int_eq(bw_msg_rcpt(m, "<bob@example.net>", &v), BW_ACT_REJECT);
+	ck_assert_msg(strstr(v.text, "from acme (") != NULL, "%s", v.text);
+	bw_msg_free(m);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(store_down_tempfails_recipient)
+{
+	bw_policy *p = policy_with("");
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	send(p, NULL, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.rv[0].rcode, "451");
+	ck_assert_str_eq(r.rv[0].xcode, "4.3.0");
+	bw_policy_unref(p);
+	p = policy_with("OnStoreError accept\n");
+	send(p, NULL, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(late_bulk_removes_recipients_without_consent)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", "<Bob@Example.NET>", "<cat@example.net>", NULL };
+	result r;
+
+	consent_put(st, "example.org", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - DAY);
+	send(p, st, "127.0.0.1", "<letters@example.org>", rc, list_hdrs, BODY_OK, &r);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(r.rcpt[i], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	ck_assert_int_eq(r.ndel, 2);
+	ck_assert_str_eq(r.del[0], "<Bob@Example.NET>");
+	ck_assert_str_eq(r.del[1], "<cat@example.net>");
+	ck_assert_msg(strstr(r.hdr[0], "consent=partial") != NULL, "%s", r.hdr[0]);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(late_bulk_without_any_consent_refused)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	const char *rc[] = { "<bob@example.net>", "<cat@example.net>", NULL };
+	result r;
+
+	send(p, st, "127.0.0.1", "<letters@example.org>", rc, list_hdrs, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_REJECT);
+	ck_assert_str_eq(r.v.rcode, "550");
+	ck_assert_str_eq(r.v.text, "2 recipients lack consent for bulk mail from example.org, "
+	    "first <bob@example.net> (no consent record)");
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(late_bulk_reject_policy)
+{
+	bw_policy *p = policy_with("ConsentAtEnd reject\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", "<bob@example.net>", NULL };
+	result r;
+
+	consent_put(st, "example.org", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - DAY);
+	send(p, st, "127.0.0.1", "<letters@example.org>", rc, list_hdrs, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_REJECT);
+	ck_assert_str_eq(r.v.text, "<bob@example.net>: no consent for bulk mail from example.org "
+	    "(no consent record)");
+	ck_assert_int_eq(r.ndel, 0);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(late_bulk_store_down_tempfails_message)
+{
+	bw_policy *p = policy_with("");
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	send(p, NULL, "127.0.0.1", "<letters@example.org>", rc, list_hdrs, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.v.rcode, "451");
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(monitor_mode_removes_nobody)
+{
+	bw_policy *p = policy_with("Mode monitor\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<bob@example.net>", NULL };
+	result r;
+
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	ck_assert_int_eq(r.ndel, 0);
+	ck_assert_msg(strstr(r.hdr[0], "would-refuse rule=consent (<bob@example.net>: no consent record)")
+	    != NULL, "%s", r.hdr[0]);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(consent_off_checks_nothing)
+{
+	bw_policy *p = policy_with("RequireConsent no\n");
+	const char *rc[] = { "<bob@example.net>", NULL };
+	result r;
+
+	send(p, NULL, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_policy_unref(p);
+}
+END_TEST
+
+/* mail to unsubscribe+TOKEN@: the suppression is written at end of message,
+ * the request is consumed, and the next campaign is refused at RCPT */
+START_TEST(unsubscribe_by_mail_then_next_message_refused)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	char tok[BW_TOKEN_MAX + 1], to[BW_TOKEN_MAX + 100];
+	const char *urc[] = { to, NULL };
+	const char *rc[] = { "<ann@example.net>", NULL };
+	const char *hdrs[] = { "Subject: unsubscribe", NULL };
+	result r;
+
+	consent_put(st, "example.com", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - 10 * DAY);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+
+	ck_assert(bw_token_make(p->token_keys, "example.com", "ann@example.net", NOW - DAY, tok, sizeof(tok)));
+	snprintf(to, sizeof(to), "<unsubscribe+%s@lists.example.com>", tok);
+	send(p, st, "203.0.113.5", "<ann@example.net>", urc, hdrs, "please\r\n", &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_DISCARD);
+	ck_assert(suppressed(st, "example.com", "ann@example.net"));
+
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_REJECT);
+	ck_assert_msg(strstr(r.rv[0].text, "(unsubscribed ") != NULL, "%s", r.rv[0].text);
+
+	/* the same request again: nothing changes, still consumed */
+	send(p, st, "203.0.113.5", "<ann@example.net>", urc, hdrs, "please\r\n", &r);
+	ck_assert_int_eq(r.eom, BW_ACT_DISCARD);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(unsubscribe_token_in_subject)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	char tok[BW_TOKEN_MAX + 1], subj[BW_TOKEN_MAX + 40];
+	const char *urc[] = { "<unsubscribe@lists.example.com>", "<other@example.net>", NULL };
+	const char *hdrs[] = { subj, NULL };
+	result r;
+
+	ck_assert(bw_token_make(p->token_keys, "example.com", "bob@example.net", NOW, tok, sizeof(tok)));
+	snprintf(subj, sizeof(subj), "Subject: unsubscribe %s", tok);
+	send(p, st, "203.0.113.5", "<bob@example.net>", urc, hdrs, "x\r\n", &r);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);   /* the other recipient still gets it */
+	ck_assert_int_eq(r.ndel, 1);
+	ck_assert_str_eq(r.del[0], "<unsubscribe@lists.example.com>");
+	ck_assert(suppressed(st, "example.com", "bob@example.net"));
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(unsubscribe_forged_token_changes_nothing)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	char tok[BW_TOKEN_MAX + 1], to[BW_TOKEN_MAX + 100];
+	const char *urc[] = { to, NULL };
+	result r;
+
+	ck_assert(bw_token_make(p->token_keys, "example.com", "bob@example.net", NOW, tok, sizeof(tok)));
+	tok[strlen(tok) / 2] = tok[strlen(tok) / 2] == 'a' ? 'b' : 'a';
+	snprintf(to, sizeof(to), "<unsubscribe+%s@lists.example.com>", tok);
+	send(p, st, "203.0.113.5", "<bob@example.net>", urc, NULL, "x\r\n", &r);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);   /* delivered as is, for a person to read */
+	ck_assert_int_eq(r.ndel, 0);
+	ck_assert(!suppressed(st, "example.com", "bob@example.net"));
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(unsubscribe_store_down_tempfails)
+{
+	bw_policy *p = policy_with("");
+	char tok[BW_TOKEN_MAX + 1], to[BW_TOKEN_MAX + 100];
+	const char *urc[] = { to, NULL };
+	result r;
+
+	ck_assert(bw_token_make(p->token_keys, "example.com", "bob@example.net", NOW, tok, sizeof(tok)));
+	snprintf(to, sizeof(to), "<unsubscribe+%s@lists.example.com>", tok);
+	send(p, NULL, "203.0.113.5", "<bob@example.net>", urc, NULL, "x\r\n", &r);
+	ck_assert_int_eq(r.eom, BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.v.rcode, "451");
+	bw_policy_unref(p);
+}
+END_TEST
+
+/* a token issued before a newer consent cannot undo it */
+START_TEST(stale_token_does_not_undo_newer_consent)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	char tok[BW_TOKEN_MAX + 1], to[BW_TOKEN_MAX + 100];
+	const char *urc[] = { to, NULL };
+	result r;
+
+	ck_assert(bw_token_make(p->token_keys, "example.com", "ann@example.net", NOW - 30 * DAY, tok,
+	    sizeof(tok)));
+	consent_put(st, "example.com", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - DAY);
+	snprintf(to, sizeof(to), "<unsubscribe+%s@lists.example.com>", tok);
+	send(p, st, "203.0.113.5", "<ann@example.net>", urc, NULL, "x\r\n", &r);
+	ck_assert_int_eq(r.eom, BW_ACT_DISCARD);
+	ck_assert(!suppressed(st, "example.com", "ann@example.net"));
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(list_unsubscribe_added_with_a_working_token)
+{
+	bw_policy *p = policy_with("AddListUnsubscribe yes\nRequireListUnsubscribe yes\n"
+	    "RequireOneClick yes\nOneClickURL https://unsub.example.com/u/\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	const char *rc2[] = { "<ann@example.net>", "<bob@example.net>", NULL };
+	char s[BW_SENDER_MAX + 1], rcpt[BW_ADDR_MAX + 1], tok[BW_TOKEN_MAX + 1];
+	const char *lu, *q;
+	int64_t issued;
+	result r;
+
+	consent_put(st, "example.com", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - DAY);
+	consent_put(st, "example.com", "bob@example.net", BW_CM_DOUBLE_OPT_IN, NOW - DAY);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	ck_assert_msg(strncmp(r.hdr[1], "List-Unsubscribe: <https://unsub.example.com/u/", 47) == 0,
+	    "%s", r.hdr[1]);
+	ck_assert_str_eq(r.hdr[2], "List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+	lu = r.hdr[1] + 47;
+	q = strchr(lu, '>');
+	ck_assert_ptr_nonnull(q);
+	snprintf(tok, sizeof(tok), "%.*s", (int)(q - lu), lu);
+	ck_assert_int_eq(bw_token_verify(p->token_keys, tok, NOW, 400 * DAY, s, sizeof(s), rcpt,
+	    sizeof(rcpt), &issued), BW_TOKEN_OK);
+	ck_assert_str_eq(s, "example.com");
+	ck_assert_str_eq(rcpt, "ann@example.net");
+	ck_assert_msg(strstr(r.hdr[1], "<mailto:unsubscribe+") != NULL, "%s", r.hdr[1]);
+
+	/* two recipients: a token names one, so nothing is added and the rule holds */
+	send(p, st, "127.0.0.1", "<news@example.com>", rc2, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_REJECT);
+	ck_assert_msg(strstr(r.v.text, "List-Unsubscribe") != NULL, "%s", r.v.text);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(config_needs_token_key)
+{
+	char path[300];
+	bw_errs e = { 0 };
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/nokey.conf", tmpdir);
+	fp = fopen(path, "w");
+	fprintf(fp, "PhraseFile %s/unsubscribe-phrases\nUnsubscribeAddress u@example.com\n"
+	    "OneClickURL http://insecure.example/u/\nConsentMethods double-opt-in, telepathy\n", TEST_CONF);
+	fclose(fp);
+	ck_assert_ptr_null(bw_policy_load(path, &e));
+	ck_assert_int_ge(e.n, 3);
+	{
+		bool key = false, url = false, meth = false;
+		for (size_t i = 0; i < e.n; i++) {
+			key |= strstr(e.msg[i], "TokenKeyFile") != NULL;
+			url |= strstr(e.msg[i], "OneClickURL") != NULL;
+			meth |= strstr(e.msg[i], "telepathy") != NULL;
+		}
+		ck_assert(key && url && meth);
+	}
+	bw_errs_free(&e);
+}
+END_TEST
+
+/* sender classes of the policy file override the consent keys */
+START_TEST(sender_class_policy)
+{
+	bw_errs e = { 0 };
+	bw_policy *p = policy_full("", "sender-class strict consent-methods=double-opt-in consent-max-age=30d\n"
+	    "sender-class open require-consent=no\n"
+	    "bulk-sender @strict.example class=strict\n"
+	    "sender auth:freeform class=open\n", &e);
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", "<bob@example.net>", "<cat@example.net>", NULL };
+	result r;
+
+	ck_assert_msg(p != NULL, "%s", e.n ? e.msg[0] : "?");
+	consent_put(st, "strict.example", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - DAY);
+	consent_put(st, "strict.example", "bob@example.net", BW_CM_IMPORT, NOW - DAY);
+	consent_put(st, "strict.example", "cat@example.net", BW_CM_DOUBLE_OPT_IN, NOW - 60 * DAY);
+	send(p, st, "127.0.0.1", "<news@strict.example>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.rcpt[1], BW_ACT_REJECT);
+	ck_assert_msg(strstr(r.rv[1].text, "import") != NULL, "%s", r.rv[1].text);
+	ck_assert_int_eq(r.rcpt[2], BW_ACT_REJECT);
+	ck_assert_msg(strstr(r.rv[2].text, "expired") != NULL, "%s", r.rv[2].text);
+	{
+		bw_msg *m = bw_msg_new(p, st, NOW);
+		bw_verdict v;
+		bw_msg_connect(m, "127.0.0.1", "client.example");
+		ck_assert_int_eq(bw_msg_envfrom(m, "<x@freeform.example>", "freeform", &v), BW_ACT_CONTINUE);
+		ck_assert_int_eq(bw_msg_rcpt(m, "<nobody@example.net>", &v), BW_ACT_CONTINUE);
+		bw_msg_header(m, "List-Id", "<l.example>");
+		ck_assert_int_eq(bw_msg_eoh(m, &v), BW_ACT_CONTINUE);
+		bw_msg_body(m, BODY_OK, strlen(BODY_OK));
+		ck_assert_int_eq(bw_msg_eom(m, &v), BW_ACT_ACCEPT);
+		ck_assert_ptr_null(bw_msg_del_rcpts(m)[0]);
+		bw_msg_free(m);
+	}
+	bw_store_close(st);
+	bw_policy_unref(p);
+	p = policy_full("", "bulk-sender @x.example class=nosuch\nsender-class bad consent-methods=carrier-pigeon\n", &e);
+	ck_assert_ptr_null(p);
+	{
+		bool unknown = false, method = false;
+		for (size_t i = 0; i < e.n; i++) {
+			unknown |= strstr(e.msg[i], "policy:3: no sender-class named \"nosuch\"") != NULL;
+			method |= strstr(e.msg[i], "policy:4: sender-class bad: consent-methods") != NULL;
+		}
+		ck_assert_msg(unknown && method, "%s / %s", e.n ? e.msg[0] : "", e.n > 1 ? e.msg[1] : "");
+	}
+	bw_errs_free(&e);
+}
+END_TEST
+
+static Suite *
+enforce_suite(void)
+{
+	Suite *s = suite_create("enforce");
+	TCase *t = tcase_create("consent");
+
+	tcase_add_test(t, rcpt_time_refusal_per_recipient);
+	tcase_add_test(t, sasl_login_is_the_sender_id);
+	tcase_add_test(t, store_down_tempfails_recipient);
+	tcase_add_test(t, late_bulk_removes_recipients_without_consent);
+	tcase_add_test(t, late_bulk_without_any_consent_refused);
+	tcase_add_test(t, late_bulk_reject_policy);
+	tcase_add_test(t, late_bulk_store_down_tempfails_message);
+	tcase_add_test(t, monitor_mode_removes_nobody);
+	tcase_add_test(t, consent_off_checks_nothing);
+	tcase_add_test(t, unsubscribe_by_mail_then_next_message_refused);
+	tcase_add_test(t, unsubscribe_token_in_subject);
+	tcase_add_test(t, unsubscribe_forged_token_changes_nothing);
+	tcase_add_test(t, unsubscribe_store_down_tempfails);
+	tcase_add_test(t, stale_token_does_not_undo_newer_consent);
+	tcase_add_test(t, list_unsubscribe_added_with_a_working_token);
+	tcase_add_test(t, config_needs_token_key);
+	tcase_add_test(t, sender_class_policy);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+	char cmd[400];
+
+	if (mkdtemp(tmpdir) == NULL)
+		return 99;
+	sr = srunner_create(enforce_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return failed ? 1 : 0;
+}
