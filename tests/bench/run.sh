@@ -3,7 +3,14 @@
 # no-op baseline milter and bulkwarden with the same messages over the same
 # number of connections and prints msgs/s, p50 and p99 latency, the
 # milter's CPU time per message and the bulkwarden/noop ratio of msgs/s;
-# then htmlbench, when it and data/*.html are there. See README.
+# then the store's lookup time against the same store, and htmlbench, when
+# it and data/*.html are there. See README.
+#
+# bulkwarden runs with every check on: the unsubscribe rules and consent
+# (RequireConsent). Its store holds BENCH_CONSENT_RECORDS consent records
+# of other senders (written by storebench) and a domain-wide consent of
+# each bench message's sender for example.net, the domain of bwbench's
+# recipients, so every recipient is looked up in a store of that size.
 #
 # Run from the build tree (make bench). Sources are found through
 # $top_srcdir (default: two levels above this script), programs through
@@ -12,6 +19,8 @@
 #   BENCH_CONNS     connections (default 8)
 #   BW_BIN          the bulkwarden daemon to measure
 #   BENCH_KEEP=1    keep the run directory (config, logs)
+#   BENCH_CONSENT_RECORDS  records in the store (default 1000000; the
+#                   issue's figure is 10000000: a 2 GB store, 10 s to write)
 # No timing is asserted: the script fails only when a run fails (an error
 # on the protocol, or a reply other than accept to one of the messages,
 # which are all legitimate bulk mail) or a program is missing.
@@ -21,6 +30,9 @@ top_builddir=${top_builddir:-$(pwd)}
 BWBENCH=${BWBENCH:-$top_builddir/tests/bench/bwbench}
 NOOP=${NOOP:-$top_builddir/tests/bench/noop-milter}
 HTMLBENCH=${HTMLBENCH:-$top_builddir/tests/bench/htmlbench}
+STOREBENCH=${STOREBENCH:-$top_builddir/tests/bench/storebench}
+BW_CTL=${BW_CTL:-$top_builddir/milter/bulkwardenctl}
+RECORDS=${BENCH_CONSENT_RECORDS:-1000000}
 BW_BIN=${BW_BIN:-$top_builddir/milter/bulkwarden}
 BW_USER=${BW_USER:-bulkwarden}
 MSGS=${BENCH_MESSAGES:-2000}
@@ -76,7 +88,8 @@ trap 'exit 143' TERM
 
 case $MSGS in ''|*[!0-9]*|0) say "bench: BENCH_MESSAGES=$MSGS: want a positive number" >&2; exit 2 ;; esac
 case $CONNS in ''|*[!0-9]*|0) say "bench: BENCH_CONNS=$CONNS: want a positive number" >&2; exit 2 ;; esac
-for p in "$BWBENCH" "$NOOP" "$BW_BIN"; do
+case $RECORDS in ''|*[!0-9]*) say "bench: BENCH_CONSENT_RECORDS=$RECORDS: want a number" >&2; exit 2 ;; esac
+for p in "$BWBENCH" "$NOOP" "$BW_BIN" "$BW_CTL" "$STOREBENCH"; do
 	if [ ! -x "$p" ]; then
 		say "bench: $p not built (run \"make bench\" in the build tree)" >&2
 		exit 1
@@ -98,7 +111,26 @@ cp "$top_srcdir/conf/unsubscribe-phrases" "$run/unsubscribe-phrases" || exit 1
 	say "Store lmdb:$run/store"
 	say "InternalHosts 127.0.0.1"
 	say "PhraseFile $run/unsubscribe-phrases"
+	say "MapSize 8G"
+	say "RequireConsent yes"
 } >"$run/bulkwarden.conf"
+
+# the consent records: other senders' (storebench), and the bench senders'
+if [ "$RECORDS" -gt 0 ] &&
+    ! "$STOREBENCH" -m 8192 "$run/store" "$RECORDS" import >"$run/storebench-import.out" 2>&1; then
+	say "bench: storebench could not write $RECORDS records:" >&2
+	sed 's/^/    /' "$run/storebench-import.out" >&2
+	exit 1
+fi
+for m in $MESSAGES; do
+	from=$(sed -n 's/^From:.*<[^@]*@\([^>]*\)>.*/\1/p' "$DATA/$m" | head -n 1)
+	if ! "$BW_CTL" -c "$run/bulkwarden.conf" consent add "$from" '*@example.net' \
+	    --method double-opt-in --source bench >/dev/null 2>"$run/ctl.err"; then
+		say "bench: cannot record the consent of $from:" >&2
+		sed 's/^/    /' "$run/ctl.err" >&2
+		exit 1
+	fi
+done
 if [ "$(id -u)" -eq 0 ]; then
 	# bulkwarden refuses to run as root: it drops to a system user
 	if ! getent passwd "$BW_USER" >/dev/null; then
@@ -106,7 +138,7 @@ if [ "$(id -u)" -eq 0 ]; then
 			{ say "bench: cannot create user $BW_USER" >&2; exit 1; }
 	fi
 	say "UserID $BW_USER" >>"$run/bulkwarden.conf"
-	chown -R "$BW_USER" "$run/store" "$run/unsubscribe-phrases"
+	chown -R "$BW_USER" "$run/store" "$run/unsubscribe-phrases" "$run/bulkwarden.conf"
 fi
 
 # up NAME PID SOCKET LOG: wait up to 30 s for the socket of a daemon we started
@@ -180,7 +212,8 @@ bench() {
 }
 
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
-say "bench: $CONNS connections x $MSGS messages per run, unix sockets, $ncpu CPUs"
+say "bench: $CONNS connections x $MSGS messages per run, unix sockets, $ncpu CPUs,"
+say "       consent checked for every recipient in a store of $RECORDS records"
 fmt='%-11s %-19s %9s %9s %9s %10s %8s\n'
 # shellcheck disable=SC2059
 printf "$fmt" milter message msgs/s p50 p99 "cpu/msg" "vs noop"
@@ -205,6 +238,17 @@ done
 say "(msgs/s over all connections; p50/p99: latency of one message from MAIL to the"
 say " final reply; cpu/msg: CPU time of the milter process per message; vs noop: msgs/s ratio)"
 [ -n "$notes" ] && say "${notes#?}"
+
+# the store's part of a recipient check, on the same store (6 keys, one read
+# transaction, as bw_consent_check does)
+if [ "$RECORDS" -gt 0 ]; then
+	if "$STOREBENCH" -m 8192 -n 200000 "$run/store" "$RECORDS" lookup >"$run/storebench.out" 2>&1; then
+		grep -i 'lookup' "$run/storebench.out" | sed 's/^/storebench: /'
+	else
+		fail "storebench lookup failed"
+		sed 's/^/    /' "$run/storebench.out" >&2
+	fi
+fi
 
 set -- "$DATA"/*.html
 if [ ! -e "$1" ]; then

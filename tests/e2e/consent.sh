@@ -24,11 +24,13 @@ send() {
 	swaks_send "$port" "$(mk_msg "$MSG/$src" "$tag")" "$@"
 }
 
+at_sink() { [ -n "$(sink_find sink "$1")" ]; }
+
 # rcpts_at_sink TAG: the envelope recipients the sink got with TAG, sorted
 rcpts_at_sink() {
 	local f
 	bw_wait_for 20 pf_queue_empty pf
-	bw_wait_for 10 eval '[ -n "$(sink_find sink "$1")" ]'
+	bw_wait_for 10 at_sink "$1"
 	f=$(sink_find sink "$1")
 	[ -n "$f" ] || return 0
 	sed -n 's/^X-Rcpt-Args: <\([^>]*\)>.*/\1/p' "$f" | tr -d '\r' | sort | tr '\n' ' ' | sed 's/ $//'
