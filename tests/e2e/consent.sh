@@ -8,6 +8,7 @@
 # checked at RCPT), an unsubscribe address, the one-click listener and
 # AddListUnsubscribe. The daemon "deadstore" has a store directory
 # it cannot open: consent cannot be read, so recipients get 451 4.3.0.
+# Last, the filter process is killed during a large import.
 
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
 . "$top_srcdir/tests/e2e/postfix.sh"
@@ -189,6 +190,34 @@ t_store_down() {
 	check "store down: logged once" eval "[ \"\$(grep -c 'consent lookup failed' '$(bw_log deadstore)')\" = 1 ]"
 }
 
+# (7) kill -9 of the filter process during a large import: the import
+# completes, the supervisor restarts the filter, the store is whole
+t_kill_during_import() {
+	local n=300000 imp child st count
+	awk -v n="$n" 'BEGIN { print "sender,recipient,granted_at,method,source,evidence";
+		for (i = 1; i <= n; i++) printf "example.com,u%d@import.example,2026-05-01T00:00:00Z,import,crm,row-%d\n", i, i }' \
+		>"$BW_RUN/big.csv"
+	ctl consent import "$BW_RUN/big.csv" >"$BW_RUN/big.out" 2>&1 &
+	imp=$!
+	sleep 0.5
+	child=$(pgrep -P "${BW_PID[consent]}" | head -n 1)
+	if [ -n "$child" ] && kill -KILL "$child"; then
+		ok "the filter process is killed (SIGKILL) during the import"
+	else
+		not_ok "the filter process is killed (SIGKILL) during the import"
+	fi
+	wait "$imp"
+	st=$?
+	is "the import completes (exit 0)" "$st" 0
+	count=$(ctl consent export example.com --format csv 2>/dev/null | grep -c '@import\.example')
+	is "every imported row is in the store" "$count" "$n"
+	check "the supervisor restarted the filter" bw_wait_for 10 eval '[ -n "$(pgrep -P "${BW_PID[consent]}")" ]'
+	bw_wait_for 10 bw_socket_ready consent
+	send "$PORT_C" bulk-visible.eml k7 --to u123456@import.example
+	like "after the restart an imported recipient gets mail" "$SMTP_REPLY" '^250 '
+	is "after the restart: delivered" "$(rcpts_at_sink k7)" "u123456@import.example"
+}
+
 # ---------------------------------------------------------------- setup
 ready=1
 require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
@@ -235,6 +264,7 @@ run_case t_unsubscribe_by_mail
 run_case t_one_click
 run_case t_forget
 run_case t_store_down
+run_case t_kill_during_import
 
 bw_stop consent
 is "daemon 'consent' exits with status 0 on SIGTERM" "$?" 0
