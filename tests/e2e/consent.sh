@@ -218,6 +218,42 @@ t_kill_during_import() {
 	is "after the restart: delivered" "$(rcpts_at_sink k7)" "u123456@import.example"
 }
 
+# (8) the same rule with the store in Redis (a fleet of MTAs): a real
+# redis-server, records written with bulkwardenctl, one campaign
+t_redis_store() {
+	local port
+	if ! bw_have redis-server || ! "$BW_CTL" config-keys >/dev/null 2>&1; then
+		ok "# SKIP redis-server is not installed"
+		return
+	fi
+	bw_free_port port
+	setsid redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+		>"$BW_RUN/redis.log" 2>&1 </dev/null &
+	bw_track_pid "$!"
+	if ! bw_wait_for 10 bw_port_listening "$port"; then
+		not_ok "redis-server listens on 127.0.0.1:$port"
+		return
+	fi
+	if ! bw_start redisd "${CONSENT_KEYS[@]}" OneClickListen - Store "redis:127.0.0.1:$port"; then
+		if grep -qi 'redis.*not built\|unknown store' "$(bw_log redisd)"; then
+			ok "# SKIP bulkwarden is built without the Redis backend"
+		else
+			not_ok "daemon 'redisd' starts with a Redis store"
+		fi
+		return
+	fi
+	ok "daemon 'redisd' starts with a Redis store"
+	bw_ctl redisd consent add "$SENDER" ann@example.net --method double-opt-in >/dev/null 2>&1
+	is "Redis: consent add exits 0" "$?" 0
+	bw_ctl redisd suppress add "$SENDER" bob@example.net --reason admin >/dev/null 2>&1
+	send "$PORT_R" bulk-visible.eml k8 --to ann@example.net,bob@example.net,dan@example.net
+	like "Redis: bob refused as suppressed" "$(rcpt_reply bob@example.net)" \
+		'^550 5\.7\.1 <bob@example\.net>: no consent for bulk mail from example\.com \(suppressed \(admin\) '
+	like "Redis: dan refused without a record" "$(rcpt_reply dan@example.net)" '^550 5\.7\.1 <dan@example\.net>'
+	is "Redis: only ann reached the sink" "$(rcpts_at_sink k8)" "ann@example.net"
+	bw_stop redisd
+}
+
 # ---------------------------------------------------------------- setup
 ready=1
 require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
@@ -231,7 +267,8 @@ if [ "$ready" = 1 ]; then
 fi
 [ "$ready" = 1 ] || tap_done
 
-bw_free_port PORT_C && bw_free_port PORT_DEAD && bw_free_port PORT_SINK && bw_free_port PORT_HTTP
+bw_free_port PORT_C && bw_free_port PORT_DEAD && bw_free_port PORT_SINK && bw_free_port PORT_HTTP &&
+	bw_free_port PORT_R && bw_free_port port && BW_PORT[redisd]=$port
 mkdir -p "$BW_RUN/keys"
 printf 'k1 %s\n' 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0 >"$BW_RUN/keys/tokens.key"
 printf 'e1 %s\n' 8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677 >"$BW_RUN/keys/erasure.key"
@@ -253,7 +290,7 @@ else
 fi
 if sink_start sink "$PORT_SINK"; then ok "smtp-sink listens"; else not_ok "smtp-sink starts"; ready=0; fi
 pf_setup pf "$PORT_SINK" "$PORT_C=inet:127.0.0.1:${BW_PORT[consent]}" \
-	"$PORT_DEAD=inet:127.0.0.1:${BW_PORT[deadstore]}"
+	"$PORT_DEAD=inet:127.0.0.1:${BW_PORT[deadstore]}" "$PORT_R=inet:127.0.0.1:${BW_PORT[redisd]}"
 if pf_start pf; then ok "private Postfix listens"; else not_ok "private Postfix starts"; ready=0; fi
 check "the one-click listener accepts connections" bw_wait_for 10 bw_port_listening "$PORT_HTTP" || ready=0
 [ "$ready" = 1 ] || tap_done
@@ -265,6 +302,7 @@ run_case t_one_click
 run_case t_forget
 run_case t_store_down
 run_case t_kill_during_import
+run_case t_redis_store
 
 bw_stop consent
 is "daemon 'consent' exits with status 0 on SIGTERM" "$?" 0
