@@ -6,7 +6,9 @@
  * ends and no transaction outlives a call. MDB_NOTLS, so any thread may use
  * the shared handle; default sync flags, so a committed write survives a
  * crash. At open the file is checked page by page (store_lmdb_verify.c),
- * so a damaged file is an error, not a crash. A map grown by another
+ * so a damaged file is an error, not a crash; in a big file the leaves are
+ * checked instead as operations first reach them (lmdb_guard, before each
+ * LMDB call that reads a table). A map grown by another
  * process (one with a larger MapSize) is adopted under a lock that waits
  * for the handle's transactions to end.
  *
@@ -35,12 +37,14 @@
 
 #include "store.h"
 #include "store_impl.h"
+#include "store_lmdb_verify.h"
 
 #define LMDB_SCAN_BATCH 128 /* entries copied out per read transaction in a scan */
 #define LMDB_MAXDBS     32  /* named databases: meta + tables, with room to grow */
 
 typedef struct lmdb_be {
 	MDB_env *env;
+	bw_lmdb_guard *guard;      /* leaves not checked at open (a big file), or NULL */
 	char *path;
 	MDB_dbi meta;
 	MDB_dbi dbi[BW_TBL__N];
@@ -239,6 +243,43 @@ lmdb_bad_value(bw_store *s, const char *table, const char *name)
 	    "the database is damaged or not a bulkwarden store", b->path, table, name);
 }
 
+/*
+ * In a file too big to check whole at open, checks the pages op on table t
+ * will make LMDB read, before it does (store_lmdb_verify.c).
+ */
+static bw_store_err
+lmdb_guard(bw_store *s, MDB_txn *txn, bw_tbl t, const MDB_val *key, bw_lmdb_op op)
+{
+	lmdb_be *b = s->be;
+	char why[256];
+	int rc;
+
+	if (b->guard == NULL)
+		return BW_STORE_OK;
+	rc = bw_lmdb_guard_op(b->guard, txn, bw_store_tables[t].name, key, op, why, sizeof(why));
+	if (rc == BW_STORE_LMDB_DAMAGED)
+		return bw_store_fail(s, BW_STORE_CORRUPT, "store %s: data.mdb: %s: the database is "
+		    "damaged (restore a dump into a fresh directory)", b->path, why);
+	return rc == 0 ? BW_STORE_OK : lmdb_fail(s, rc, "check");
+}
+
+/* The same for the leaf a scan's MDB_NEXT goes to after key. */
+static bw_store_err
+lmdb_guard_next(bw_store *s, MDB_txn *txn, bw_tbl t, const MDB_val *key)
+{
+	lmdb_be *b = s->be;
+	char why[256];
+	int rc;
+
+	if (b->guard == NULL)
+		return BW_STORE_OK;
+	rc = bw_lmdb_guard_next(b->guard, txn, bw_store_tables[t].name, key, why, sizeof(why));
+	if (rc == BW_STORE_LMDB_DAMAGED)
+		return bw_store_fail(s, BW_STORE_CORRUPT, "store %s: data.mdb: %s: the database is "
+		    "damaged (restore a dump into a fresh directory)", b->path, why);
+	return rc == 0 ? BW_STORE_OK : lmdb_fail(s, rc, "check");
+}
+
 /* Adds delta to a counter inside txn. */
 static bw_store_err
 lmdb_add_in(bw_store *s, MDB_txn *txn, const char *name, int64_t delta, int64_t *newval)
@@ -247,8 +288,12 @@ lmdb_add_in(bw_store *s, MDB_txn *txn, const char *name, int64_t delta, int64_t 
 	MDB_val k = lmdb_key(name), v;
 	unsigned char buf[8];
 	int64_t cur = 0;
-	int rc = lmdb_get_i64(txn, b->dbi[BW_TBL_COUNTERS], name, &cur);
+	bw_store_err e = lmdb_guard(s, txn, BW_TBL_COUNTERS, &k, BW_LMDB_PUT);
+	int rc;
 
+	if (e != BW_STORE_OK)
+		return e;
+	rc = lmdb_get_i64(txn, b->dbi[BW_TBL_COUNTERS], name, &cur);
 	if (rc == -1)
 		return lmdb_bad_value(s, "counter", name);
 	if (rc != 0 && rc != MDB_NOTFOUND)
@@ -364,6 +409,7 @@ lmdb_free(lmdb_be *b)
 {
 	if (b->env)
 		mdb_env_close(b->env);
+	bw_lmdb_guard_free(b->guard);
 	pthread_rwlock_destroy(&b->resize);
 	free(b->path);
 	free(b);
@@ -468,7 +514,7 @@ lmdb_open(bw_store *s, const char *where, const bw_store_opts *o, char *err, siz
 		goto fail_reg;
 	}
 	atomic_store(&b->cleared, dead);
-	rc = bw_store_lmdb_verify(b->env, why, sizeof(why));
+	rc = bw_store_lmdb_check(b->env, &b->guard, why, sizeof(why));
 	if (rc == BW_STORE_LMDB_DAMAGED) {
 		snprintf(err, errlen, "Store %.200s: %.200s/data.mdb: %s: the database is damaged "
 		    "(restore a dump into a fresh directory)", s->spec, where, why);
@@ -563,14 +609,20 @@ static bw_store_err
 lmdb_counter_get(bw_store *s, const char *name, int64_t *val)
 {
 	lmdb_be *b = s->be;
+	MDB_val k = lmdb_key(name);
 	MDB_txn *txn;
 	int64_t v;
+	bw_store_err e;
 	int rc;
 
 	if (!b->have[BW_TBL_COUNTERS])
 		return bw_store_fail(s, BW_STORE_NOTFOUND, "store: no counter %.100s", name);
 	if ((rc = lmdb_begin(b, MDB_RDONLY, &txn)) != 0)
 		return lmdb_fail(s, rc, "begin");
+	if ((e = lmdb_guard(s, txn, BW_TBL_COUNTERS, &k, BW_LMDB_GET)) != BW_STORE_OK) {
+		lmdb_abort(b, txn);
+		return e;
+	}
 	rc = lmdb_get_i64(txn, b->dbi[BW_TBL_COUNTERS], name, &v);
 	lmdb_abort(b, txn);
 	if (rc == MDB_NOTFOUND)
@@ -623,11 +675,18 @@ lmdb_scan_batch(bw_store *s, const char *prefix, const char *after, lmdb_ent *en
 		return lmdb_fail(s, rc, "cursor");
 	}
 	k = lmdb_key(after[0] ? after : prefix);
+	if ((e = lmdb_guard(s, txn, BW_TBL_COUNTERS, &k, k.mv_size ? BW_LMDB_RANGE
+	    : BW_LMDB_FIRST)) != BW_STORE_OK) {
+		mdb_cursor_close(cur);
+		lmdb_abort(b, txn);
+		return e;
+	}
 	rc = k.mv_size ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
 	    : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	if (rc == 0 && after[0] && k.mv_size == strlen(after) && memcmp(k.mv_data, after, k.mv_size) == 0)
+	if (rc == 0 && after[0] && k.mv_size == strlen(after) && memcmp(k.mv_data, after, k.mv_size) == 0
+	    && (e = lmdb_guard_next(s, txn, BW_TBL_COUNTERS, &k)) == BW_STORE_OK)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	while (rc == 0 && *n < LMDB_SCAN_BATCH) {
+	while (e == BW_STORE_OK && rc == 0 && *n < LMDB_SCAN_BATCH) {
 		const char *last = *n > 0 ? ents[*n - 1].key : after;
 
 		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
@@ -647,6 +706,8 @@ lmdb_scan_batch(bw_store *s, const char *prefix, const char *after, lmdb_ent *en
 		ents[*n].key[k.mv_size] = 0;
 		ents[*n].val = lmdb_dec(v.mv_data);
 		(*n)++;
+		if ((e = lmdb_guard_next(s, txn, BW_TBL_COUNTERS, &k)) != BW_STORE_OK)
+			break;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	if (e == BW_STORE_OK && rc != 0 && rc != MDB_NOTFOUND)
@@ -720,6 +781,8 @@ lmdb_rec_get_many(bw_store *s, const bw_store_key *keys, size_t n, char **vals)
 
 		if (!b->have[keys[i].tbl])
 			continue;
+		if ((e = lmdb_guard(s, txn, keys[i].tbl, &k, BW_LMDB_GET)) != BW_STORE_OK)
+			break;
 		rc = mdb_get(txn, b->dbi[keys[i].tbl], &k, &v);
 		if (rc == MDB_NOTFOUND)
 			continue;
@@ -748,7 +811,7 @@ lmdb_rec_write_many(bw_store *s, const bw_store_kv *kv, size_t n)
 {
 	lmdb_be *b = s->be;
 	MDB_cursor *cur[BW_TBL__N] = { 0 };
-	bool append[BW_TBL__N];
+	bool append[BW_TBL__N], last_checked[BW_TBL__N] = { 0 };
 	bw_store_err e = BW_STORE_OK;
 	MDB_txn *txn;
 	int rc = 0;
@@ -757,11 +820,15 @@ lmdb_rec_write_many(bw_store *s, const bw_store_kv *kv, size_t n)
 		append[t] = true;
 	if ((rc = lmdb_begin(b, 0, &txn)) != 0)
 		return lmdb_fail(s, rc, "begin");
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t i = 0; i < n && rc == 0 && e == BW_STORE_OK; i++) {
 		bw_tbl t = kv[i].tbl;
 		MDB_val k = lmdb_key(kv[i].key), v;
 
 		if (kv[i].val == NULL) {
+			/* (a rebalance may bring a page not yet checked to the end) */
+			last_checked[t] = false;
+			if ((e = lmdb_guard(s, txn, t, &k, BW_LMDB_DEL)) != BW_STORE_OK)
+				break;
 			rc = mdb_del(txn, b->dbi[t], &k, NULL);
 			if (rc == MDB_NOTFOUND)
 				rc = 0;
@@ -772,14 +839,21 @@ lmdb_rec_write_many(bw_store *s, const bw_store_kv *kv, size_t n)
 		v.mv_size = strlen(kv[i].val);
 		v.mv_data = (void *)kv[i].val;
 		if (append[t]) {
+			/* appends stay on the last leaf: it is LMDB's own copy after the first */
+			if (!last_checked[t] && (e = lmdb_guard(s, txn, t, &k, BW_LMDB_APPEND))
+			    != BW_STORE_OK)
+				break;
+			last_checked[t] = true;
 			rc = mdb_cursor_put(cur[t], &k, &v, MDB_APPEND);
 			if (rc != MDB_KEYEXIST)
 				continue;
 			append[t] = false;
 		}
+		if ((e = lmdb_guard(s, txn, t, &k, BW_LMDB_PUT)) != BW_STORE_OK)
+			break;
 		rc = mdb_cursor_put(cur[t], &k, &v, 0);
 	}
-	if (rc != 0)
+	if (e == BW_STORE_OK && rc != 0)
 		e = lmdb_fail(s, rc, "write");
 	for (size_t t = 0; t < BW_TBL__N; t++)
 		if (cur[t] != NULL)
@@ -799,10 +873,15 @@ lmdb_rec_del(bw_store *s, bw_tbl t, const char *key)
 	lmdb_be *b = s->be;
 	MDB_val k = lmdb_key(key);
 	MDB_txn *txn;
+	bw_store_err e;
 	int rc;
 
 	if ((rc = lmdb_begin(b, 0, &txn)) != 0)
 		return lmdb_fail(s, rc, "begin");
+	if ((e = lmdb_guard(s, txn, t, &k, BW_LMDB_DEL)) != BW_STORE_OK) {
+		lmdb_abort(b, txn);
+		return e;
+	}
 	if ((rc = mdb_del(txn, b->dbi[t], &k, NULL)) != 0) {
 		lmdb_abort(b, txn);
 		if (rc == MDB_NOTFOUND)
@@ -848,8 +927,10 @@ lmdb_rec_scan(bw_store *s, bw_tbl t, const char *prefix, bw_store_kv_fn fn, void
 		return lmdb_fail(s, rc, "cursor");
 	}
 	k = lmdb_key(prefix);
-	rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if ((e = lmdb_guard(s, txn, t, &k, plen ? BW_LMDB_RANGE : BW_LMDB_FIRST)) == BW_STORE_OK)
+		rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+		    : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	for (; e == BW_STORE_OK && rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		/* kbuf: this key; kbuf + KEY_MAX + 1: the one before */
 		char *prev = kbuf + BW_STORE_KEY_MAX + 1;
 
@@ -872,6 +953,8 @@ lmdb_rec_scan(bw_store *s, bw_tbl t, const char *prefix, bw_store_kv_fn fn, void
 			break;
 		memcpy(prev, kbuf, k.mv_size + 1);
 		klast = k.mv_size;
+		if ((e = lmdb_guard_next(s, txn, t, &k)) != BW_STORE_OK)
+			break;
 	}
 	if (e == BW_STORE_OK && rc != 0 && rc != MDB_NOTFOUND)
 		e = lmdb_fail(s, rc, "scan");
@@ -924,6 +1007,10 @@ lmdb_dump(bw_store *s, bw_store_rec_fn fn, void *ud)
 			e = lmdb_fail(s, rc, "cursor");
 			break;
 		}
+		if ((e = lmdb_guard(s, txn, (bw_tbl)t, NULL, BW_LMDB_FIRST)) != BW_STORE_OK) {
+			mdb_cursor_close(cur);
+			break;
+		}
 		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			bw_store_rec r = { .tbl = (bw_tbl)t, .key = key };
@@ -949,6 +1036,8 @@ lmdb_dump(bw_store *s, bw_store_rec_fn fn, void *ud)
 				e = bw_store_fail(s, BW_STORE_IO, "store: dump: cannot write the output");
 				break;
 			}
+			if ((e = lmdb_guard_next(s, txn, (bw_tbl)t, &k)) != BW_STORE_OK)
+				break;
 		}
 		if (e == BW_STORE_OK && rc != MDB_NOTFOUND)
 			e = lmdb_fail(s, rc, "dump");
@@ -981,8 +1070,11 @@ lmdb_restore_put(bw_store *s, void *txn, const bw_store_rec *r)
 	lmdb_be *b = s->be;
 	MDB_val k = lmdb_key(r->key), v;
 	unsigned char buf[8];
+	bw_store_err e;
 	int rc;
 
+	if ((e = lmdb_guard(s, txn, r->tbl, &k, BW_LMDB_PUT)) != BW_STORE_OK)
+		return e;
 	switch (bw_store_tables[r->tbl].kind) {
 	case BW_VAL_INT64:
 		lmdb_enc(buf, r->ival);

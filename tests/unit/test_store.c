@@ -2228,6 +2228,481 @@ START_TEST(test_lmdb_keys_out_of_order)
 }
 END_TEST
 
+/* ---- a store too big to be read whole at every open ---- */
+
+/*
+ * Above BW_STORE_VERIFY_FULL_MAX bytes (a test-only override of 256 MB) an
+ * open checks the branch pages but leaves the leaves of the big tables to
+ * be checked when an operation first reaches them. These stores are 5 MB:
+ * BIG_N consent records "c:NNNNNNN" in about 1,300 leaves under 3 levels,
+ * BIG_KEY with a value long enough for overflow pages.
+ */
+#define BIG_N       20000
+#define BIG_KEY     "c:0010000"
+#define BIG_VAL_LEN 6000
+
+static void
+big_threshold(void)
+{
+	ck_assert_int_eq(setenv("BW_STORE_VERIFY_FULL_MAX", "65536", 1), 0);
+}
+
+static void
+big_store(void)
+{
+	bulk b = bulk_make(BW_TBL_CONSENT, "c:", BIG_N, 0);
+	char *big = malloc(BIG_VAL_LEN + 1);
+	bw_store *s;
+
+	ck_assert(big != NULL);
+	memset(big, 'x', BIG_VAL_LEN);
+	memcpy(big, "{\"pad\":\"", 8);
+	memcpy(big + BIG_VAL_LEN - 2, "\"}", 3);
+	b.kv[10000].val = big;
+	s = fx_open();
+	ck_assert_int_eq(bw_store_write_many(s, b.kv, b.n), BW_STORE_OK);
+	bw_store_close(s);
+	compact_store();
+	bulk_free(&b);
+	free(big);
+}
+
+/* The page size, and a page of data.mdb at a time. */
+typedef struct rawpage {
+	int fd;
+	long psize;
+	off_t size;
+	unsigned char *p;
+} rawpage;
+
+static rawpage
+raw_open(void)
+{
+	char path[sizeof(fx.store_dir) + 16];
+	rawpage r = { .psize = sysconf(_SC_PAGESIZE) };
+	struct stat sb;
+
+	data_path(path, sizeof(path));
+	ck_assert_int_ge(r.fd = open(path, O_RDWR), 0);
+	ck_assert_int_eq(fstat(r.fd, &sb), 0);
+	r.size = sb.st_size;
+	ck_assert((r.p = malloc((size_t)r.psize)) != NULL);
+	return r;
+}
+
+static void
+raw_read(rawpage *r, uint64_t pg)
+{
+	ck_assert_int_eq(pread(r->fd, r->p, (size_t)r->psize, (off_t)pg * r->psize), r->psize);
+}
+
+static void
+raw_write(rawpage *r, uint64_t pg)
+{
+	ck_assert_int_eq(pwrite(r->fd, r->p, (size_t)r->psize, (off_t)pg * r->psize), r->psize);
+}
+
+static void
+raw_close(rawpage *r)
+{
+	close(r->fd);
+	free(r->p);
+}
+
+static uint16_t
+raw_u16(const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static void
+raw_set16(unsigned char *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+#define RAW_BRANCH 0x01
+#define RAW_LEAF   0x02
+
+/* The page of a compacted store of type (RAW_*) holding key (NULL: any, the
+ * last one), read into r->p. */
+static uint64_t
+raw_find(rawpage *r, unsigned type, const char *key)
+{
+	uint64_t found = 0;
+
+	for (uint64_t pg = 2; (off_t)(pg + 1) * r->psize <= r->size; pg++) {
+		uint64_t no;
+
+		raw_read(r, pg);
+		memcpy(&no, r->p, 8);
+		if (no != pg || (raw_u16(r->p + 10) & 0x7f) != type)
+			continue;
+		if (key != NULL && memmem(r->p, (size_t)r->psize, key, strlen(key)) != NULL)
+			return pg;
+		if (key == NULL)
+			found = pg;
+	}
+	ck_assert_msg(found != 0, "no page of type %u holding %s", type, key ? key : "anything");
+	raw_read(r, found);
+	return found;
+}
+
+/* The node of the page in r->p whose key is key. */
+static unsigned char *
+raw_node(rawpage *r, const char *key)
+{
+	unsigned nkeys = (raw_u16(r->p + 12) - 16u) / 2;
+
+	for (unsigned i = 0; i < nkeys; i++) {
+		unsigned char *n = r->p + raw_u16(r->p + 16 + 2 * i);
+
+		if (raw_u16(n + 6) == strlen(key) && memcmp(n + 8, key, strlen(key)) == 0)
+			return n;
+	}
+	ck_abort_msg("no node %s", key);
+	return NULL;
+}
+
+static int
+count_rec(void *ud, const char *key, const char *val)
+{
+	(void)key;
+	(void)val;
+	(*(int *)ud)++;
+	return 0;
+}
+
+static int
+count_line(void *ud, const char *line, size_t len)
+{
+	(void)line;
+	(void)len;
+	(*(int *)ud)++;
+	return 0;
+}
+
+/* e is CORRUPT and the error names the damage. */
+static void
+assert_damaged(bw_store *s, bw_store_err e, const char *what, const char *op)
+{
+	ck_assert_msg(e == BW_STORE_CORRUPT && strstr(bw_store_last_error(s), "damaged"),
+	    "%s: %s: want CORRUPT, got %s: %s", what, op, bw_store_strerror(e),
+	    bw_store_last_error(s));
+}
+
+/* An undamaged big store works as a small one: every read, write, delete, scan. */
+START_TEST(test_lmdb_big_store)
+{
+	char key[32], val[64], *v = NULL;
+	bw_store_kv kv[600];
+	char keys[600][32];
+	int n = 0;
+	bw_store *s;
+
+	fx_begin(BE_LMDB);
+	big_threshold();
+	big_store();
+	s = fx_open();
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, "", count_rec, &n), BW_STORE_OK);
+	ck_assert_int_eq(n, BIG_N);
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, BIG_KEY, &v), BW_STORE_OK);
+	ck_assert_int_eq(strlen(v), BIG_VAL_LEN);
+	free(v);
+	for (int i = 0; i < BIG_N; i += 997) {
+		snprintf(key, sizeof(key), "c:%07d", i);
+		ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, key, &v), BW_STORE_OK);
+		snprintf(val, sizeof(val), "\"n\":%d}", i);
+		ck_assert_msg(strstr(v, val) != NULL, "%s: %s", key, v);
+		free(v);
+	}
+	/* deletes, one by one and in a batch with puts, empty whole leaves */
+	for (int i = 3000; i < 3300; i++) {
+		snprintf(key, sizeof(key), "c:%07d", i);
+		ck_assert_int_eq(bw_store_del(s, BW_TBL_CONSENT, key), BW_STORE_OK);
+	}
+	for (int i = 0; i < 600; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "c:%07d%s", 12000 + i / 2 * 7, i % 2 ? "b" : "");
+		kv[i].tbl = BW_TBL_CONSENT;
+		kv[i].key = keys[i];
+		kv[i].val = i % 2 ? "{\"new\":1}" : NULL;
+	}
+	ck_assert_int_eq(bw_store_write_many(s, kv, 600), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "c:9999999", "{\"last\":1}"), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_counter_add(s, "x", 1, NULL), BW_STORE_OK);
+	bw_store_close(s);
+
+	s = fx_open();
+	n = 0;
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, "", count_rec, &n), BW_STORE_OK);
+	ck_assert_int_eq(n, BIG_N - 300 - 300 + 300 + 1);
+	n = 0;
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, "c:001", count_rec, &n), BW_STORE_OK);
+	ck_assert_int_eq(n, 10000); /* 300 deleted, 300 new */
+	n = 0;
+	ck_assert_int_eq(bw_store_dump(s, count_line, &n), BW_STORE_OK);
+	ck_assert_int_ge(n, BIG_N - 299);
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "c:0003100", &v), BW_STORE_NOTFOUND);
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "c:0012007b", &v), BW_STORE_OK);
+	free(v);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
+/* How a branch page goes bad. */
+typedef enum { BD_GARBAGE, BD_ONE_KEY, BD_CHILD } branch_dmg;
+
+static const struct {
+	const char *what;
+	branch_dmg how;
+} branch_rows[] = {
+	{ "garbage over a branch page", BD_GARBAGE },
+	{ "a branch page with one key (LMDB asserts two)", BD_ONE_KEY },
+	{ "a branch node pointing past the file", BD_CHILD },
+};
+
+/* A damaged branch page: the open refuses the store, read-write or read-only. */
+START_TEST(test_lmdb_big_branch_damaged)
+{
+	bw_store_opts ro = { .readonly = 1 };
+	char err[512], want[64];
+	uint64_t pg;
+	rawpage r;
+
+	fx_begin(BE_LMDB);
+	big_threshold();
+	big_store();
+	r = raw_open();
+	pg = raw_find(&r, RAW_BRANCH, NULL);
+	switch (branch_rows[_i].how) {
+	case BD_GARBAGE:
+		garbage(r.fd, (off_t)pg * r.psize, (size_t)r.psize, 7);
+		break;
+	case BD_ONE_KEY:
+		raw_set16(r.p + 12, 16 + 2);
+		raw_write(&r, pg);
+		break;
+	case BD_CHILD: {
+		unsigned char *n = r.p + raw_u16(r.p + 16 + 2);
+
+		raw_set16(n, 0xfff0);
+		raw_set16(n + 2, 0x7fff);
+		raw_write(&r, pg);
+		break;
+	}
+	}
+	raw_close(&r);
+	snprintf(want, sizeof(want), "page %llu", (unsigned long long)pg);
+	open_fails(fx.spec, &fx.opts, BW_STORE_CORRUPT, err, sizeof(err));
+	ck_assert_msg(strstr(err, "damaged") && strstr(err, want), "%s: %s", branch_rows[_i].what, err);
+	open_fails(fx.spec, &ro, BW_STORE_CORRUPT, err, sizeof(err));
+	ck_assert_msg(strstr(err, "damaged") && strstr(err, want), "%s: %s", branch_rows[_i].what, err);
+	fx_end();
+}
+END_TEST
+
+/* How the leaf holding BIG_KEY goes bad (or its overflow page). */
+typedef enum {
+	LD_ZERO, LD_GARBAGE, LD_BODY, LD_PTRS, LD_LOWER, LD_DUPDATA, LD_SUBDATA, LD_DSIZE,
+	LD_OVPGNO, LD_OVERFLOW, LD_PGNO
+} leaf_dmg;
+
+static const struct {
+	const char *what;
+	leaf_dmg how;
+} leaf_rows[] = {
+	{ "the leaf zeroed", LD_ZERO },
+	{ "garbage over the leaf", LD_GARBAGE },
+	{ "garbage behind a sound leaf header", LD_BODY },
+	{ "the pointer array scrambled", LD_PTRS },
+	{ "a free-space bound inside the header (LMDB: SIGSEGV)", LD_LOWER },
+	{ "a node flagged as sorted duplicates (LMDB: SIGSEGV)", LD_DUPDATA },
+	{ "a node flagged as a table", LD_SUBDATA },
+	{ "a node's data size past the page", LD_DSIZE },
+	{ "a big node pointing past the file", LD_OVPGNO },
+	{ "garbage over the overflow page", LD_OVERFLOW },
+	{ "the leaf says it is another page", LD_PGNO },
+};
+
+/*
+ * A damaged leaf: the open does not see it; each operation that reaches it
+ * says CORRUPT (never a crash, nor records silently missing), the rest of
+ * the store still works, and a full check at open refuses it.
+ */
+START_TEST(test_lmdb_big_leaf_damaged)
+{
+	const char *what = leaf_rows[_i].what;
+	bw_store_opts ro = { .readonly = 1 };
+	bw_store_key gk[2] = { { BW_TBL_CONSENT, "c:0000005" }, { BW_TBL_CONSENT, BIG_KEY } };
+	char *vals[2] = { NULL, NULL }, *v = NULL, err[512];
+	unsigned char *node;
+	unsigned seed = 11;
+	uint64_t pg, ov;
+	int n = 0;
+	rawpage r;
+	bw_store *s;
+
+	fx_begin(BE_LMDB);
+	big_threshold();
+	big_store();
+	r = raw_open();
+	pg = raw_find(&r, RAW_LEAF, BIG_KEY);
+	node = raw_node(&r, BIG_KEY);
+	ck_assert(raw_u16(node + 4) & 1); /* F_BIGDATA */
+	memcpy(&ov, node + 8 + raw_u16(node + 6), 8);
+	switch (leaf_rows[_i].how) {
+	case LD_ZERO: memset(r.p, 0, (size_t)r.psize); break;
+	case LD_GARBAGE: for (long i = 0; i < r.psize; i++) r.p[i] = (unsigned char)rand_r(&seed); break;
+	case LD_BODY: for (long i = 16; i < r.psize; i++) r.p[i] = (unsigned char)rand_r(&seed); break;
+	case LD_PTRS:
+		for (unsigned i = 16; i < raw_u16(r.p + 12); i++)
+			r.p[i] = (unsigned char)rand_r(&seed);
+		break;
+	case LD_LOWER: raw_set16(r.p + 12, 2); break;
+	case LD_DUPDATA: node[4] |= 0x04; break;
+	case LD_SUBDATA: node[4] = 0x02; break;
+	case LD_DSIZE: {
+		unsigned char *first = r.p + raw_u16(r.p + 16);
+
+		if (first == node)
+			first = r.p + raw_u16(r.p + 18);
+		raw_set16(first, 0xffff);
+		raw_set16(first + 2, 0x00ff);
+		break;
+	}
+	case LD_OVPGNO: ov = (uint64_t)1 << 40; memcpy(node + 8 + raw_u16(node + 6), &ov, 8); break;
+	case LD_OVERFLOW: pg = ov; garbage(r.fd, (off_t)ov * r.psize, (size_t)r.psize, 5); break;
+	case LD_PGNO: r.p[0] ^= 1; break;
+	}
+	if (leaf_rows[_i].how != LD_OVERFLOW)
+		raw_write(&r, pg);
+	raw_close(&r);
+
+	s = fx_open(); /* the leaf is not read at open */
+	assert_damaged(s, bw_store_get(s, BW_TBL_CONSENT, BIG_KEY, &v), what, "get");
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "c:0000005", &v), BW_STORE_OK);
+	free(v);
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "c:0019990", &v), BW_STORE_OK);
+	free(v);
+	assert_damaged(s, bw_store_get_many(s, gk, 2, vals), what, "get_many");
+	ck_assert(vals[0] == NULL && vals[1] == NULL);
+	assert_damaged(s, bw_store_scan(s, BW_TBL_CONSENT, "", count_rec, &n), what, "scan");
+	assert_damaged(s, bw_store_scan(s, BW_TBL_CONSENT, "c:001", count_rec, &n), what,
+	    "prefix scan");
+	n = 0;
+	ck_assert_int_eq(bw_store_scan(s, BW_TBL_CONSENT, "c:000000", count_rec, &n), BW_STORE_OK);
+	ck_assert_int_eq(n, 10);
+	assert_damaged(s, bw_store_dump(s, count_line, &n), what, "dump");
+	assert_damaged(s, bw_store_put(s, BW_TBL_CONSENT, BIG_KEY "a", "{}"), what, "put");
+	assert_damaged(s, bw_store_del(s, BW_TBL_CONSENT, BIG_KEY), what, "delete");
+	ck_assert_int_eq(bw_store_put(s, BW_TBL_CONSENT, "c:9999999", "{}"), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_get(s, BW_TBL_CONSENT, "c:9999999", &v), BW_STORE_OK);
+	free(v);
+	bw_store_close(s);
+
+	s = bw_store_open(fx.spec, &ro, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s: read-only open: %s", what, err);
+	assert_damaged(s, bw_store_get(s, BW_TBL_CONSENT, BIG_KEY, &v), what, "read-only get");
+	bw_store_close(s);
+
+	/* checked whole at open, the store is refused */
+	ck_assert_int_eq(unsetenv("BW_STORE_VERIFY_FULL_MAX"), 0);
+	open_fails(fx.spec, &fx.opts, BW_STORE_CORRUPT, err, sizeof(err));
+	ck_assert_msg(strstr(err, "damaged"), "%s: %s", what, err);
+	fx_end();
+}
+END_TEST
+
+/*
+ * Random damage to a big store, many times: the open refuses it, or every
+ * operation after works or says CORRUPT; nothing crashes (a crash fails
+ * the test).
+ */
+START_TEST(test_lmdb_big_damage_random)
+{
+	char path[sizeof(fx.store_dir) + 16], err[512], keys[8][32];
+	unsigned char *orig;
+	unsigned seed = 20240917;
+	int refused = 0, opened = 0, corrupt = 0;
+	struct stat sb;
+	int fd;
+
+	fx_begin(BE_LMDB);
+	big_threshold();
+	big_store();
+	data_path(path, sizeof(path));
+	ck_assert_int_ge(fd = open(path, O_RDWR), 0);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	orig = malloc((size_t)sb.st_size);
+	ck_assert_int_eq(pread(fd, orig, (size_t)sb.st_size, 0), sb.st_size);
+	for (int round = 0; round < 60; round++) {
+		off_t psize = sysconf(_SC_PAGESIZE), pages = sb.st_size / psize;
+		bw_store_key gk[8];
+		bw_store_kv kv[8];
+		char *vals[8];
+		bw_store_err e;
+		int n = 0;
+		bw_store *s;
+
+		ck_assert_int_eq(pwrite(fd, orig, (size_t)sb.st_size, 0), sb.st_size);
+		for (int k = 0; k < 3; k++) {
+			off_t pg = 2 + rand_r(&seed) % (pages - 2);
+
+			switch ((round + k) % 3) {
+			case 0: garbage(fd, pg * psize, (size_t)psize, (unsigned)round); break;
+			case 1: garbage(fd, pg * psize + rand_r(&seed) % 16, 2, (unsigned)round); break;
+			case 2: garbage(fd, pg * psize + 16 + rand_r(&seed) % (psize - 80),
+			    1 + rand_r(&seed) % 64, (unsigned)round); break;
+			}
+		}
+		if (bw_store_open_status(fx.spec, &fx.opts, &s, err, sizeof(err)) != BW_STORE_OK) {
+			ck_assert_msg(strstr(err, "damaged"), "round %d: %s", round, err);
+			refused++;
+			continue;
+		}
+		opened++;
+		for (int i = 0; i < 8; i++) {
+			snprintf(keys[i], sizeof(keys[i]), "c:%07d", (int)(rand_r(&seed) % (BIG_N + 100)));
+			gk[i].tbl = kv[i].tbl = BW_TBL_CONSENT;
+			gk[i].key = kv[i].key = keys[i];
+			kv[i].val = i % 3 ? "{\"again\":1}" : NULL;
+		}
+		for (int op = 0; op < 8; op++) {
+			switch (op) {
+			case 0:
+				e = bw_store_get_many(s, gk, 8, vals);
+				for (int i = 0; e == BW_STORE_OK && i < 8; i++)
+					free(vals[i]);
+				break;
+			case 1: e = bw_store_scan(s, BW_TBL_CONSENT, "", count_rec, &n); break;
+			case 2: e = bw_store_scan(s, BW_TBL_CONSENT, keys[0], count_rec, &n); break;
+			case 3: e = bw_store_dump(s, count_line, &n); break;
+			case 4: e = bw_store_write_many(s, kv, 8); break;
+			case 5: e = bw_store_del(s, BW_TBL_CONSENT, keys[1]); break;
+			case 6: e = bw_store_put(s, BW_TBL_CONSENT, keys[2], "{\"n\":1}"); break;
+			default: e = bw_store_counter_add(s, "new", 1, NULL); break;
+			}
+			ck_assert_msg(e == BW_STORE_OK || e == BW_STORE_NOTFOUND
+			    || (e == BW_STORE_CORRUPT && strstr(bw_store_last_error(s), "damaged")),
+			    "round %d op %d: %s: %s", round, op, bw_store_strerror(e),
+			    bw_store_last_error(s));
+			corrupt += e == BW_STORE_CORRUPT;
+		}
+		bw_store_close(s);
+	}
+	close(fd);
+	free(orig);
+	ck_assert_int_gt(refused, 0);
+	ck_assert_int_gt(opened, 0);
+	ck_assert_int_gt(corrupt, 0);
+	fx_end();
+}
+END_TEST
+
 START_TEST(test_lmdb_permission)
 {
 	char path[sizeof(fx.store_dir) + 16], msg[600] = "";
@@ -3035,6 +3510,12 @@ store_suite(void)
 	    (int)(sizeof(damage_rows) / sizeof(damage_rows[0])));
 	tcase_add_test(tc, test_lmdb_damage_random);
 	tcase_add_test(tc, test_lmdb_keys_out_of_order);
+	tcase_add_test(tc, test_lmdb_big_store);
+	tcase_add_loop_test(tc, test_lmdb_big_branch_damaged, 0,
+	    (int)(sizeof(branch_rows) / sizeof(branch_rows[0])));
+	tcase_add_loop_test(tc, test_lmdb_big_leaf_damaged, 0,
+	    (int)(sizeof(leaf_rows) / sizeof(leaf_rows[0])));
+	tcase_add_test(tc, test_lmdb_big_damage_random);
 	tcase_add_test(tc, test_lmdb_permission);
 	tcase_add_test(tc, test_lmdb_stale_readers);
 	tcase_add_test(tc, test_lmdb_map_grown_elsewhere);
