@@ -5,14 +5,23 @@
  *   lines   splits the body into lines ending in LF or CRLF, whatever the
  *           chunking; only a line that begins with '-' while a boundary is
  *           active is held back (HOLD_MAX bytes at most) until it is known
- *           whether it is a delimiter; once no boundary is open and a body
- *           is being read, the rest of the input goes to it as it is;
+ *           whether it is a delimiter. In a body, the lines up to the next
+ *           one that begins with "--" (or the end of the chunk) go to the
+ *           leaf in one piece; once no boundary is open, the rest of the
+ *           input goes to it as it is;
  *   entity  header blocks (unfolding, the Content-* fields), the explicit
  *           stack of multipart and message/rfc822 containers, part begin
  *           and end, the bounds of mime_limits;
  *   leaf    transfer decoding (base64, quoted-printable) into a block,
  *           charset conversion of the block to UTF-8 into an output block,
  *           one part_text call per output block.
+ *
+ * The hot loops work on many bytes at a time: base64 eight letters per
+ * step, quoted-printable sixteen bytes per step between its escapes and
+ * line ends (with SSE2; byte-wise searches without), UTF-8 checked and
+ * one-byte charsets passed through iconv only where a byte is no ASCII.
+ * Their results do not depend on how the input was cut: a block is
+ * converted when it is full and more follows, or when the part ends.
  *
  * Memory is the walker itself (two blocks, the hold buffer), one unfolded
  * header line, one frame per open container and the boundaries.
@@ -40,6 +49,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "mime.h"
 
@@ -54,6 +66,7 @@
 #define FNAME_MAX      255
 #define PARAM_SEGS     64   /* RFC 2231 continuations looked at */
 #define UTF8_DIRECT    256  /* valid runs this long skip the output block */
+#define ASCII_RUN      16   /* ASCII bytes that end a piece given to iconv */
 
 static const mime_limits mime_defaults = {
 	32, 1000, 16 * 1024, 64 * 1024, 10 * 1024 * 1024
@@ -64,7 +77,7 @@ enum { P_HDR, P_BODY };                          /* what lines are for */
 enum { HK_START, HK_NAME, HK_NAMEWS, HK_VALUE, HK_CONT, HK_SKIP };
 enum { FR_MULTI, FR_MESSAGE };
 enum { TE_IDENT, TE_B64, TE_QP };
-enum { CS_UTF8, CS_ICONV };
+enum { CS_UTF8, CS_ICONV, CS_8BIT };            /* CS_8BIT: iconv, not for ASCII */
 enum { QS_N, QS_EQ, QS_EQH, QS_EQW, QS_EQCR };  /* quoted-printable */
 
 /* Content-* facts of the entity whose header block is being read. */
@@ -162,15 +175,17 @@ is_fws(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* hex digit values plus one; 0 for any other byte */
+static const unsigned char hex_tab[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static int
 hexval(unsigned char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (unsigned char)lc(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	return hex_tab[c] - 1;
 }
 
 /* Copy s[0..n) into out (size outsz), lower-cased when asked; truncates. */
@@ -524,6 +539,41 @@ cs_is_utf8(const char *cs)
 	return false;
 }
 
+/*
+ * glibc converters of one byte per character, without state, that map
+ * bytes below 0x80 to ASCII: a block is converted the same whether it is
+ * given whole or cut anywhere, so runs of ASCII need no iconv. Not
+ * windows-1255 and -1258: their converters combine a letter with the
+ * marks that follow it.
+ */
+static bool
+cs_8bit(const char *name)
+{
+	static const char *const prefixes[] = { "iso-8859-", "iso8859-", "iso_8859-" };
+	static const char *const names[] = {
+		"cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1256", "cp1257",
+		"windows-1250", "windows-1251", "windows-1252", "windows-1253", "windows-1254",
+		"windows-1256", "windows-1257", "koi8-r", "koi8-u",
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return true;
+	for (i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+		const char *d;
+		n = strlen(prefixes[i]);
+		if (strncasecmp(name, prefixes[i], n) != 0)
+			continue;
+		/* ISO-8859-1 to -16 */
+		d = name + n;
+		if ((d[0] >= '1' && d[0] <= '9' && d[1] == '\0') ||
+		    (d[0] == '1' && d[1] >= '0' && d[1] <= '6' && d[2] == '\0'))
+			return true;
+	}
+	return false;
+}
+
 /* Set up the converter of a text leaf; false when the charset is unknown. */
 static bool
 cs_open(mime_leaf *L)
@@ -544,12 +594,40 @@ cs_open(mime_leaf *L)
 			break;
 		}
 	L->cd = iconv_open("UTF-8", conv);
-	if (L->cd == (iconv_t)-1 && conv != cs)
+	if (L->cd == (iconv_t)-1 && conv != cs) {
+		conv = cs;
 		L->cd = iconv_open("UTF-8", cs);
+	}
 	if (L->cd == (iconv_t)-1)
 		return false;
-	L->cs = CS_ICONV;
+	L->cs = cs_8bit(conv) ? CS_8BIT : CS_ICONV;
 	return true;
+}
+
+/* Length of the ASCII run at the start of s[0..n). */
+static size_t
+ascii_span(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	/* 32 and then 8 bytes at a time */
+	while (n - i >= 32) {
+		uint64_t v[4];
+		memcpy(v, s + i, 32);
+		if ((v[0] | v[1] | v[2] | v[3]) & 0x8080808080808080ULL)
+			break;
+		i += 32;
+	}
+	while (n - i >= 8) {
+		uint64_t v;
+		memcpy(&v, s + i, 8);
+		if (v & 0x8080808080808080ULL)
+			break;
+		i += 8;
+	}
+	while (i < n && s[i] < 0x80)
+		i++;
+	return i;
 }
 
 /*
@@ -590,15 +668,7 @@ utf8_scrub(mime_walker *w, const unsigned char *s, size_t n, bool final)
 		unsigned c;
 		unsigned char lo = 0x80, hi = 0xBF;
 
-		while (n - i >= 8) {
-			uint64_t v;
-			memcpy(&v, s + i, 8);
-			if (v & 0x8080808080808080ULL)
-				break;
-			i += 8;
-		}
-		while (i < n && s[i] < 0x80)
-			i++;
+		i += ascii_span(s + i, n - i);
 		if (i == n)
 			break;
 		c = s[i];
@@ -639,6 +709,80 @@ utf8_scrub(mime_walker *w, const unsigned char *s, size_t n, bool final)
 	return i;
 }
 
+/*
+ * iconv over in[0..inl): converted text to the output block, an invalid
+ * byte replaced by U+FFFD. Stops early only at an incomplete character
+ * that may be completed by the next block (never when final).
+ */
+static void
+cs_iconv(mime_walker *w, char **in, size_t *inl, bool final)
+{
+	mime_leaf *L = &w->leaf;
+
+	while (*inl > 0) {
+		char *o = L->out + L->olen;
+		size_t ol = MIME_BLOCK - L->olen, r;
+
+		r = iconv(L->cd, in, inl, &o, &ol);
+		L->olen = MIME_BLOCK - ol;
+		if (r != (size_t)-1)
+			break;
+		if (errno == E2BIG && L->olen > 0) {
+			out_emit(w);
+		} else if (errno == EINVAL && !final && *inl < MIME_BLOCK / 2) {
+			break; /* incomplete: wait for the rest */
+		} else if (errno == EINVAL && final) {
+			out_fffd(w);
+			*inl = 0;
+		} else {
+			/* EILSEQ (or anything else): one byte replaced, go on;
+			 * glibc's UHC (CP949) may already have skipped the bytes */
+			out_fffd(w);
+			if (*inl > 0) {
+				(*in)++;
+				(*inl)--;
+			}
+		}
+	}
+}
+
+/*
+ * One-byte charsets (CS_8BIT): ASCII runs go out as they are, iconv sees
+ * the rest, in pieces that end where ASCII_RUN ASCII bytes follow.
+ */
+static size_t
+cs_convert_8bit(mime_walker *w, bool final)
+{
+	mime_leaf *L = &w->leaf;
+	const unsigned char *s = (const unsigned char *)L->dec;
+	size_t n = L->dlen, i = 0;
+
+	while (i < n) {
+		size_t a = ascii_span(s + i, n - i), j, run = 0;
+		char *in;
+		size_t inl;
+
+		utf8_run(w, s + i, a);
+		i += a;
+		if (i == n)
+			break;
+		for (j = i; j < n; j++) {
+			if (s[j] >= 0x80)
+				run = 0;
+			else if (++run == ASCII_RUN)
+				break;
+		}
+		j = j < n ? j + 1 - ASCII_RUN : n;
+		in = L->dec + i;
+		inl = j - i;
+		cs_iconv(w, &in, &inl, final);
+		i = j - inl;
+		if (inl > 0)
+			break;
+	}
+	return i;
+}
+
 /* Convert the decoded block; keeps an incomplete character unless final. */
 static void
 cs_convert(mime_walker *w, bool final)
@@ -648,46 +792,24 @@ cs_convert(mime_walker *w, bool final)
 
 	if (L->cs == CS_UTF8) {
 		used = utf8_scrub(w, (const unsigned char *)L->dec, L->dlen, final);
+	} else if (L->cs == CS_8BIT) {
+		used = cs_convert_8bit(w, final);
 	} else {
 		char *in = L->dec;
 		size_t inl = L->dlen;
 
-		while (inl > 0) {
-			char *o = L->out + L->olen;
-			size_t ol = MIME_BLOCK - L->olen, r;
-
-			r = iconv(L->cd, &in, &inl, &o, &ol);
-			L->olen = MIME_BLOCK - ol;
-			if (r != (size_t)-1)
-				break;
-			if (errno == E2BIG && L->olen > 0) {
-				out_emit(w);
-			} else if (errno == EINVAL && !final && inl < MIME_BLOCK / 2) {
-				break; /* incomplete: wait for the rest */
-			} else if (errno == EINVAL && final) {
-				out_fffd(w);
-				inl = 0;
-			} else {
-				/* EILSEQ (or anything else): one byte replaced, go on;
-				 * glibc's UHC (CP949) may already have skipped the bytes */
-				out_fffd(w);
-				if (inl > 0) {
-					in++;
-					inl--;
-				}
-			}
-		}
+		cs_iconv(w, &in, &inl, final);
 		used = L->dlen - inl;
-		if (final) {
-			for (;;) {
-				char *o = L->out + L->olen;
-				size_t ol = MIME_BLOCK - L->olen;
-				size_t r = iconv(L->cd, NULL, NULL, &o, &ol);
-				L->olen = MIME_BLOCK - ol;
-				if (r != (size_t)-1 || errno != E2BIG || L->olen == 0)
-					break;
-				out_emit(w);
-			}
+	}
+	if (final && L->cs != CS_UTF8) {
+		for (;;) {
+			char *o = L->out + L->olen;
+			size_t ol = MIME_BLOCK - L->olen;
+			size_t r = iconv(L->cd, NULL, NULL, &o, &ol);
+			L->olen = MIME_BLOCK - ol;
+			if (r != (size_t)-1 || errno != E2BIG || L->olen == 0)
+				break;
+			out_emit(w);
 		}
 	}
 	if (used < L->dlen)
@@ -697,8 +819,40 @@ cs_convert(mime_walker *w, bool final)
 
 /* --------------------------------------------------------- transfer codings */
 
+/* Offset of the first '=' or LF in s[0..n), n when there is none. */
+static size_t
+find_eq_nl(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i eq = _mm_set1_epi8('='), lf = _mm_set1_epi8('\n');
+
+	for (; n - i >= 16; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, lf)));
+		if (m)
+			return i + (size_t)__builtin_ctz((unsigned)m);
+	}
+#else
+	/* eight bytes at a time: a zero byte in v ^ '=' or in v ^ LF */
+	for (; n - i >= 8; i += 8) {
+		const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+		uint64_t v, a, b;
+		memcpy(&v, s + i, 8);
+		a = v ^ (ones * '=');
+		b = v ^ (ones * '\n');
+		if (((a - ones) & ~a & high) | ((b - ones) & ~b & high))
+			break;
+	}
+#endif
+	while (i < n && s[i] != '=' && s[i] != '\n')
+		i++;
+	return i;
+}
+
 static void
-dec_put(mime_walker *w, const char *s, size_t n)
+dec_put_slow(mime_walker *w, const char *s, size_t n)
 {
 	mime_leaf *L = &w->leaf;
 
@@ -713,6 +867,20 @@ dec_put(mime_walker *w, const char *s, size_t n)
 		L->dlen += m;
 		s += m;
 		n -= m;
+	}
+}
+
+/* Decoded bytes into the block; a full block is converted first. */
+static inline void
+dec_put(mime_walker *w, const char *s, size_t n)
+{
+	mime_leaf *L = &w->leaf;
+
+	if (n <= MIME_BLOCK - L->dlen) {
+		memcpy(L->dec + L->dlen, s, n);
+		L->dlen += n;
+	} else {
+		dec_put_slow(w, s, n);
 	}
 }
 
@@ -746,6 +914,44 @@ static const unsigned char b64tab[256] = {
 	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
 	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
 };
+
+/*
+ * The same for whole quads: the four letters' tables ORed together give a
+ * 32-bit word whose first three bytes in memory are the decoded ones (the
+ * bits of each letter already in place for the byte order), or a word with
+ * B64_BAD set when a byte is no letter of the alphabet.
+ */
+#define B64V(c)                                                                                  \
+	((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                  \
+	 : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                             \
+	 : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                             \
+	 : (c) == '+'               ? 62                                                         \
+	 : (c) == '/'               ? 63                                                         \
+	                            : -1)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define B64_BAD 0x1u
+#define B64P(v, k) ((uint32_t)(v) << (26 - 6 * (k)))
+#else
+#define B64_BAD 0x80000000u
+/* letter k of the quad: its bits in bytes 0..2, least significant first */
+#define B64P(v, k)                                                                               \
+	((k) == 0   ? (uint32_t)(v) << 2                                                         \
+	 : (k) == 1 ? (uint32_t)(v) >> 4 | ((uint32_t)(v)&0xF) << 12                             \
+	 : (k) == 2 ? (uint32_t)(v) >> 2 << 8 | ((uint32_t)(v)&0x3) << 22                        \
+	            : (uint32_t)(v) << 16)
+#endif
+#define B64S(c, k)    (B64V(c) < 0 ? B64_BAD : B64P(B64V(c), k))
+#define B64R4(c, k)   B64S(c, k), B64S(c + 1, k), B64S(c + 2, k), B64S(c + 3, k)
+#define B64R16(c, k)  B64R4(c, k), B64R4(c + 4, k), B64R4(c + 8, k), B64R4(c + 12, k)
+#define B64R64(c, k)  B64R16(c, k), B64R16(c + 16, k), B64R16(c + 32, k), B64R16(c + 48, k)
+#define B64TAB(k)     { B64R64(0, k), B64R64(64, k), B64R64(128, k), B64R64(192, k) }
+static const uint32_t b64quad[4][256] = { B64TAB(0), B64TAB(1), B64TAB(2), B64TAB(3) };
+
+static uint32_t
+b64_quad(const unsigned char *s)
+{
+	return b64quad[0][s[0]] | b64quad[1][s[1]] | b64quad[2][s[2]] | b64quad[3][s[3]];
+}
 
 /* Bytes of an unfinished quad: 2 or 3 letters give 1 or 2 bytes. */
 static void
@@ -781,17 +987,31 @@ b64_decode(mime_walker *w, const unsigned char *s, size_t n)
 		/* whole quads straight into the block */
 		if (cnt == 0) {
 			unsigned char *o = (unsigned char *)L->dec + L->dlen;
-			const unsigned char *oend = (unsigned char *)L->dec + MIME_BLOCK - 3;
+			const unsigned char *oend = (unsigned char *)L->dec + MIME_BLOCK;
 
-			while (e - s >= 4 && o <= oend) {
-				unsigned a = b64tab[s[0]], b = b64tab[s[1]], c = b64tab[s[2]], d = b64tab[s[3]];
-				uint32_t q;
-				if ((a | b | c | d) & 0xC0)
+			/* eight letters at a time; four bytes stored for three:
+			   one more byte of room */
+			size_t k = (size_t)(e - s) / 8, room = (size_t)(oend - o);
+			const unsigned char *slim;
+
+			if (room < 7)
+				k = 0;
+			else if (k > (room - 1) / 6)
+				k = (room - 1) / 6;
+			for (slim = s + 8 * k; s < slim;) {
+				uint32_t q = b64_quad(s), r = b64_quad(s + 4);
+				if ((q | r) & B64_BAD)
 					break;
-				q = a << 18 | b << 12 | c << 6 | d;
-				o[0] = (unsigned char)(q >> 16);
-				o[1] = (unsigned char)(q >> 8);
-				o[2] = (unsigned char)q;
+				memcpy(o, &q, 4);
+				memcpy(o + 3, &r, 4);
+				o += 6;
+				s += 8;
+			}
+			while (e - s >= 4 && oend - o >= 4) {
+				uint32_t q = b64_quad(s);
+				if (q & B64_BAD)
+					break;
+				memcpy(o, &q, 4);
 				o += 3;
 				s += 4;
 			}
@@ -832,71 +1052,162 @@ qp_ws_flush(mime_walker *w)
 }
 
 /*
- * Plain QP from s[i] on, with no white space held and no CR pending: each
- * line is cut once into the bytes that decode within it and its end (white
- * space, CR, LF). The first part is copied in bulk with "=XX" decoded in
- * place; a line end drops the white space before it. Returns where the
- * state machine must go on: an "=" near the end of the line or piece, or
- * the white space (and CR) ending a piece that may continue.
+ * The fast path of qp_plain(), from s[i] on with nothing pending: sixteen
+ * bytes at a time stored straight into the block while it has room, line
+ * ends, "=XX" escapes and soft breaks without white space handled in place.
+ * It stops at anything else, near the end of the piece or of the block;
+ * the white space and CR just before where it stops are given back (a line
+ * end that follows may drop them). Returns where it stopped: s[..i) is in
+ * the block.
+ */
+static size_t
+qp_fast(mime_walker *w, const unsigned char *s, size_t i, size_t n)
+{
+#ifdef __SSE2__
+	mime_leaf *L = &w->leaf;
+	unsigned char *o = (unsigned char *)L->dec + L->dlen;
+	const unsigned char *oend = (unsigned char *)L->dec + MIME_BLOCK - 16;
+	const __m128i eq = _mm_set1_epi8('='), lf = _mm_set1_epi8('\n');
+	size_t lo = i, t; /* s[lo..i) is in the block as it is */
+
+	while (n - i >= 16 && o <= oend) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, lf)));
+		int h1, h2;
+
+		_mm_storeu_si128((__m128i *)o, v);
+		if (m == 0) {
+			i += 16;
+			o += 16;
+			continue;
+		}
+		t = (size_t)__builtin_ctz((unsigned)m);
+		i += t;
+		o += t;
+		if (s[i] == '\n') {
+			/* white space before a line end (and its CR) is dropped */
+			t = i;
+			if (t > lo && s[t - 1] == '\r')
+				t--;
+			if (t > lo && is_wsp(s[t - 1])) {
+				size_t wend = t;
+				while (t > lo && is_wsp(s[t - 1]))
+					t--;
+				if (wend - t > QP_WS_MAX)
+					break;
+				o -= i - t;
+				if (wend < i)
+					*o++ = '\r';
+			}
+			*o++ = '\n';
+			lo = ++i;
+		} else if (n - i < 3) {
+			break;
+		} else if ((h1 = hexval(s[i + 1])) >= 0 && (h2 = hexval(s[i + 2])) >= 0) {
+			*o++ = (unsigned char)(h1 * 16 + h2);
+			lo = i += 3;
+		} else if (s[i + 1] == '\n') {
+			lo = i += 2; /* soft break */
+		} else if (s[i + 1] == '\r' && s[i + 2] == '\n') {
+			lo = i += 3;
+		} else {
+			break;
+		}
+	}
+	t = i;
+	while (t > lo && (is_wsp(s[t - 1]) || s[t - 1] == '\r'))
+		t--;
+	L->dlen = (size_t)(o - (unsigned char *)L->dec) - (i - t);
+	return t;
+#else
+	(void)w;
+	(void)s;
+	(void)n;
+	return i;
+#endif
+}
+
+/*
+ * Plain QP from s[i] on, with no white space held and no CR pending, over
+ * as many lines as the piece holds: qp_fast() where it can, one event at a
+ * time where it cannot. Returns where the state machine must go on: an "="
+ * too near the end of its line or of the piece for anything but a soft
+ * break, or the white space (and CR) ending a piece that may continue.
  */
 static size_t
 qp_plain(mime_walker *w, const unsigned char *s, size_t i, size_t n)
 {
-	mime_leaf *L = &w->leaf;
+	size_t run, t, wend; /* s[run..i) decodes to itself, not yet in the block */
 
-	while (i < n) {
-		const unsigned char *nl = memchr(s + i, '\n', n - i);
-		size_t lend = nl ? (size_t)(nl - s) : n, t = lend, wend;
-		bool cr = false;
+	for (;;) {
+		const unsigned char *nl;
+		int h1, h2;
 
-		if (t > i && s[t - 1] == '\r') {
-			t--;
-			cr = true;
+		i = qp_fast(w, s, i, n);
+		run = i;
+		i += find_eq_nl(s + i, n - i);
+		if (i == n)
+			break;
+		if (s[i] == '\n') {
+			/* a line end drops the white space before it (and its CR) */
+			t = i;
+			if (t > run && s[t - 1] == '\r')
+				t--;
+			if (t > run && is_wsp(s[t - 1])) {
+				wend = t;
+				while (t > run && is_wsp(s[t - 1]))
+					t--;
+				dec_put(w, (const char *)s + run, t - run);
+				if (wend - t > QP_WS_MAX)
+					return t;
+				run = wend;
+			}
+			i++;
+			dec_put(w, (const char *)s + run, i - run);
+			continue;
 		}
+		/* '=': an escape, or a soft break without white space */
+		if (n - i >= 3 && (h1 = hexval(s[i + 1])) >= 0 && (h2 = hexval(s[i + 2])) >= 0) {
+			dec_put(w, (const char *)s + run, i - run);
+			dec_put1(w, (char)(h1 * 16 + h2));
+			i += 3;
+			continue;
+		}
+		dec_put(w, (const char *)s + run, i - run);
+		if (n - i >= 2 && s[i + 1] == '\n') {
+			i += 2;
+			continue;
+		}
+		if (n - i >= 3 && s[i + 1] == '\r' && s[i + 2] == '\n') {
+			i += 3;
+			continue;
+		}
+		/* anything else: the end of its line decides */
+		nl = memchr(s + i, '\n', n - i);
+		t = nl ? (size_t)(nl - s) : n;
+		if (s[t - 1] == '\r')
+			t--;
 		wend = t;
-		while (t > i && is_wsp(s[t - 1]))
+		while (is_wsp(s[t - 1]))
 			t--;
-		/* [i, t) ends in a byte that is neither white space nor a line end */
-		while (i < t) {
-			size_t room = MIME_BLOCK - L->dlen, u, m;
-			const unsigned char *eq;
-			int h1, h2;
-
-			if (room == 0) {
-				if (s[i] == '=' && t - i < 3)
-					return i;
-				cs_convert(w, false);
-				room = MIME_BLOCK - L->dlen;
-			}
-			u = t - i < room ? t : i + room;
-			eq = memchr(s + i, '=', u - i);
-			m = eq ? (size_t)(eq - s) - i : u - i;
-			memcpy(L->dec + L->dlen, s + i, m);
-			L->dlen += m;
-			i += m;
-			if (!eq)
-				continue;
-			if (t - i < 3)
-				return i; /* a soft break, or an escape cut by the piece */
-			h1 = hexval(s[i + 1]);
-			h2 = h1 >= 0 ? hexval(s[i + 2]) : -1;
-			if (h2 >= 0) {
-				L->dec[L->dlen++] = (char)(h1 * 16 + h2);
-				i += 3;
-			} else {
-				L->dec[L->dlen++] = '='; /* kept; what follows is plain */
-				i++;
-			}
+		if (i + 3 <= t) {
+			dec_put1(w, '='); /* an invalid escape: kept */
+			i++;
+			continue;
 		}
-		if (!nl || wend - t > QP_WS_MAX)
-			return i;
-		if (cr)
-			dec_put(w, "\r\n", 2);
-		else
-			dec_put1(w, '\n');
-		i = lend + 1;
+		if (i + 1 < t || !nl || wend - t > QP_WS_MAX)
+			return i; /* an escape cut by the line or the piece */
+		/* a soft break: "=", white space, the line end */
+		i = (size_t)(nl - s) + 1;
 	}
-	return i;
+	/* the end of the piece: white space or a CR may end a line */
+	t = n;
+	if (t > run && s[t - 1] == '\r')
+		t--;
+	while (t > run && is_wsp(s[t - 1]))
+		t--;
+	dec_put(w, (const char *)s + run, t - run);
+	return t;
 }
 
 /*
@@ -1591,6 +1902,24 @@ lines_unhold(mime_walker *w, bool at_end)
 	c_data(w, w->hold, len);
 }
 
+/*
+ * The first line end of p[0..n) that may belong to a delimiter: one that
+ * the chunk ends after, or that is followed by "--" (or by a '-' that ends
+ * the chunk). The line ends before it are body bytes like any other. NULL
+ * when there is none.
+ */
+static const char *
+body_span(const char *p, size_t n)
+{
+	const char *e = p + n, *nl = p;
+
+	while ((nl = memchr(nl, '\n', (size_t)(e - nl))) != NULL) {
+		if (++nl == e || (nl[0] == '-' && (nl + 1 == e || nl[1] == '-')))
+			return nl - 1;
+	}
+	return NULL;
+}
+
 static void
 lines_feed(mime_walker *w, const char *p, size_t n)
 {
@@ -1629,7 +1958,9 @@ lines_feed(mime_walker *w, const char *p, size_t n)
 				}
 				break;
 			}
-			nl = memchr(p, '\n', n);
+			/* a body takes the lines that cannot come before a
+			   delimiter in one piece; a header block line by line */
+			nl = w->pstate == P_BODY ? body_span(p, n) : memchr(p, '\n', n);
 			if (nl) {
 				bool crlf;
 				seg = (size_t)(nl - p);

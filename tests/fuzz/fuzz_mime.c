@@ -169,6 +169,7 @@ give_headers(mime_walker *w, const char *m, size_t n)
 static const char *const forced[] = {
 	"utf-8", "gb2312", "gb18030", "big5", "shift_jis", "euc-jp", "iso-2022-jp", "koi8-u",
 	"euc-kr", "ks_c_5601-1987", "windows-1258", "iso-8859-8", "utf-16", "utf-7", "x-none",
+	"windows-1252", "iso-8859-2", "koi8-r",
 };
 static const char *const forced_te[] = { "8bit", "base64", "quoted-printable" };
 

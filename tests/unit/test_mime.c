@@ -5,13 +5,19 @@
  * charset, the structures a sender builds, malformed ones. Each is run with
  * its header block given through mime_header() and its body fed in chunks of
  * many sizes; the callbacks are written down as a transcript that must not
- * depend on the chunking.
+ * depend on the chunking. Short messages are also cut at every place (in
+ * two and three pieces), and long QP, base64 and one-byte-charset bodies
+ * are generated with the text they must give, to cross the decoder's
+ * blocks and the edges of its fast paths.
  */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <iconv.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +437,9 @@ END_TEST
 
 /* ----------------------------------------------- encodings and structures */
 
+#define SP16  "                "
+#define SP256 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16
+
 static const xmsg messages[] = {
 	{ "enc-7bit.eml", 1,
 	  { { "text/plain", 0, "v", NULL, "", "7bit",
@@ -487,6 +496,36 @@ static const xmsg messages[] = {
 	{ "bad-no-close.eml", 2,
 	  { { "text/plain", 1, "iv", NULL, NULL, NULL, "first" },
 	    { "text/html", 1, "iv", NULL, NULL, NULL, "<p>last part, never closed</p>\n" } } },
+	/* escapes, soft breaks and line ends on both sides of each 16-byte step */
+	{ "qp-edges.eml", 1,
+	  { { "text/plain", 0, "v", NULL, "utf-8", "quoted-printable",
+	      "0123456789abcd=xy, an escape at fourteen\n"
+	      "0123456789abcde=xy, at fifteen\n"
+	      "0123456789abcdef=xy, at sixteen\n"
+	      "0123456789abcdefg=, at seventeen\n"
+	      "a soft break after sixteen bytes; joined\n"
+	      "trailing spaces are dropped\n"
+	      "trailing tab and space dropped\n"
+	      "encoded trailing space kept \n"
+	      "soft break with white space after it; joined too\n"
+	      "café, and one character split by a soft break é.\n"
+	      "invalid: =4G, =A, =ZZ, = x, =\t y stay as they are\n"
+	      "an escape cut by the line end =4\n"
+	      "an escape cut by white space =4\n"
+	      "CRLF line with trailing space\r\n"
+	      "CRLF soft break; joined\r\n"
+	      "lone CR\rin a line\n"
+	      "white space then a lone CR \r kept\n"
+	      /* white space is held back 256 bytes at most */
+	      "long white space" SP256 "\n"
+	      "long white space after =" SP256 "\n"
+	      "last line without its end=" } } },
+	/* lines beginning with '-' around a delimiter, LF and CRLF */
+	{ "struct-dash-lines.eml", 2,
+	  { { "text/plain", 1, "v", NULL, "", NULL,
+	      "- one dash\n-- two dashes and a space\n--\n-\n---=\n---=bb is longer than the boundary\n"
+	      "---=b- is no close\n---=b  \tx has more after it\na line" },
+	    { "text/html", 1, "v", NULL, "", NULL, "<p>\r\n-\r\n--\r\n---=b-\r\n</p>" } } },
 	{ "bad-base64-garbage.eml", 1, { { "text/plain", 0, "v", NULL, "utf-8", "base64", "Hello worldHi" } } },
 	{ "bad-header-no-colon.eml", 3,
 	  { { "text/html", 1, "v", NULL, "", NULL, "this line is no header\n<p>body</p>" },
@@ -866,6 +905,427 @@ START_TEST(api_edges)
 }
 END_TEST
 
+/* -------------------------------------------- every split of a message */
+
+/* The body of m fed in pieces cut at cuts[0..ncuts) (offsets into the body). */
+static void
+run_cut(got *g, const char *m, size_t n, const size_t *cuts, int ncuts)
+{
+	mime_walker *w;
+	size_t off, at;
+	int i;
+
+	memset(g, 0, sizeof *g);
+	g->open = -1;
+	w = mime_new(NULL, &test_cb, g);
+	ck_assert_ptr_nonnull(w);
+	off = give_headers(w, m, n);
+	g->feed_st = MIME_OK;
+	for (i = 0, at = off; i <= ncuts; i++) {
+		size_t end = i < ncuts ? off + cuts[i] : n;
+		g->feed_st = mime_feed(w, m + at, end - at);
+		at = end;
+	}
+	g->finish_st = mime_finish(w);
+	g->limit = mime_limit_hit(w);
+	buf_addf(&g->log, "L=%s feed=%d finish=%d open=%d errors=%d\n", g->limit ? g->limit : "-",
+	         (int)g->feed_st, (int)g->finish_st, g->open, g->errors);
+	mime_free(w);
+}
+
+static const struct {
+	const char *what, *msg, *text0; /* the text of part 0 */
+} splits[] = {
+	{ "QP escapes, soft breaks and white space at the edges",
+	  "Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n"
+	  "0123456789abcdef=3D=\n0123456789abcde =\r\n  x \t\r\ny=C3=A9z=\n=41 \n=\n",
+	  "0123456789abcdef=0123456789abcde   x\r\nyézA\n" },
+	{ "lines beginning with '-' and delimiters",
+	  "Content-Type: multipart/mixed; boundary=b\n\n--b\n\n0123456789abcdef\n-\n--\n--b-\n--bx\n-- b\n"
+	  "0123456789abcdef0123\r\n--b \r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+	  "q=\r\n--b--\r\nepilogue\n--b\n",
+	  "0123456789abcdef\n-\n--\n--b-\n--bx\n-- b\n0123456789abcdef0123" },
+	{ "base64 of windows-1252",
+	  "Content-Type: text/plain; charset=windows-1252\nContent-Transfer-Encoding: base64\n\n"
+	  "MDEyMzQ1Njc4OWFiY2Rl\nZumAIDAxMjM0NTY3ODlh\nYmNkZWZnaGlqgQ==\n",
+	  "0123456789abcdefé€ 0123456789abcdefghij\xEF\xBF\xBD" },
+};
+#define NSPLITS ((int)(sizeof splits / sizeof splits[0]))
+
+START_TEST(split_everywhere)
+{
+	const char *m = splits[_i].msg;
+	size_t n = strlen(m), len, a, b;
+	mime_walker *w = mime_new(NULL, NULL, NULL);
+	got whole, g;
+
+	len = n - give_headers(w, m, n); /* of the body */
+	mime_free(w);
+	run_cut(&whole, m, n, NULL, 0);
+	ck_assert_msg(whole.n >= 1 && strcmp(whole.parts[0].text.s ? whole.parts[0].text.s : "", splits[_i].text0) == 0,
+	              "%s: text\n[%s]", splits[_i].what, whole.parts[0].text.s ? whole.parts[0].text.s : "");
+	/* in two pieces, and in three */
+	for (a = 0; a <= len; a++) {
+		for (b = a; b <= len; b++) {
+			size_t cuts[2] = { a, b };
+			run_cut(&g, m, n, cuts, b == a ? 1 : 2);
+			ck_assert_msg(g.log.len == whole.log.len && memcmp(g.log.s, whole.log.s, g.log.len) == 0,
+			              "%s: cut at %zu and %zu:\n%s\n---- whole:\n%s", splits[_i].what, a, b, g.log.s,
+			              whole.log.s);
+			got_free(&g);
+		}
+	}
+	got_free(&whole);
+}
+END_TEST
+
+/* ------------------------------------------ generated long bodies */
+
+/*
+ * Bodies of some 20 KB built piece by piece together with the text they
+ * must decode to: long enough to cross the decoder's blocks, fed in chunks
+ * around its 16-byte steps and 8 KB blocks. A tiny generator of its own
+ * keeps them the same on every run.
+ */
+typedef struct gen {
+	buf msg;           /* the message */
+	buf text;          /* the text of its first part */
+	unsigned seed;
+	size_t line_ws;    /* literal white space ending the QP line so far */
+} gen;
+
+static unsigned
+gen_rand(gen *g, unsigned n)
+{
+	g->seed = g->seed * 1103515245u + 12345u;
+	return (g->seed >> 16) % n;
+}
+
+static void
+gen_both(gen *g, const char *enc, const char *dec)
+{
+	buf_add(&g->msg, enc, strlen(enc));
+	buf_add(&g->text, dec, strlen(dec));
+}
+
+/* A QP line end: the literal white space before it is dropped. */
+static void
+gen_qp_eol(gen *g, const char *eol)
+{
+	g->text.len -= g->line_ws;
+	g->line_ws = 0;
+	gen_both(g, eol, eol);
+}
+
+static const size_t gen_chunks[] = { 0, 1, 3, 15, 16, 17, 100, 4096, 8191, 8193 };
+
+/* Part 0 of g's message gives g's text whatever the chunking. */
+static void
+gen_check(const char *what, const gen *g, const char *type)
+{
+	size_t i;
+	unsigned seed = 99;
+
+	for (i = 0; i < sizeof gen_chunks / sizeof gen_chunks[0] + 6; i++) {
+		got r;
+		if (i < sizeof gen_chunks / sizeof gen_chunks[0])
+			run(&r, g->msg.s, g->msg.len, gen_chunks[i], NULL);
+		else
+			run_seeded(&r, g->msg.s, g->msg.len, i % 2 ? 40 : 3000, &seed, NULL);
+		ck_assert_msg(r.errors == 0 && r.open == -1 && r.limit == NULL, "%s: callbacks or limit", what);
+		ck_assert_msg(r.n >= 1 && strcmp(r.parts[0].type, type) == 0, "%s: no %s part", what, type);
+		ck_assert_msg(r.parts[0].text.len == g->text.len &&
+		                  memcmp(r.parts[0].text.s, g->text.s, g->text.len) == 0,
+		              "%s, chunks of %zu: text differs (%zu bytes, expected %zu)", what,
+		              i < sizeof gen_chunks / sizeof gen_chunks[0] ? gen_chunks[i] : 0,
+		              r.parts[0].text.len, g->text.len);
+		got_free(&r);
+	}
+}
+
+/* Plain QP bytes: letters, digits, punctuation, spaces; no '='. */
+static void
+gen_qp_plain(gen *g, size_t n)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 <>\"/:;.,-_?&#%\t";
+	char tmp[2];
+
+	tmp[1] = '\0';
+	while (n-- > 0) {
+		tmp[0] = set[gen_rand(g, sizeof set - 1)];
+		gen_both(g, tmp, tmp);
+		g->line_ws = (tmp[0] == ' ' || tmp[0] == '\t') ? g->line_ws + 1 : 0;
+	}
+}
+
+static void
+gen_qp(gen *g, bool crlf)
+{
+	const char *eol = crlf ? "\r\n" : "\n";
+
+	buf_addf(&g->msg, "Content-Type: multipart/alternative; boundary=\"=_gen_=\"%s%s--=_gen_=%s"
+	         "Content-Type: text/plain; charset=utf-8%sContent-Transfer-Encoding: quoted-printable%s%s",
+	         eol, eol, eol, eol, eol, eol);
+	while (g->text.len < 20000) {
+		switch (gen_rand(g, 12)) {
+		case 0:
+			gen_qp_plain(g, 1 + gen_rand(g, 20));
+			break;
+		case 1:
+			gen_qp_plain(g, 20 + gen_rand(g, 80));
+			break;
+		case 2: /* escapes, either case; multibyte ones may be cut by a soft break */
+			gen_both(g, "=3D", "=");
+			gen_both(g, gen_rand(g, 2) ? "=C3=A9" : "=c3=A9", "é");
+			gen_both(g, "=E2=82=AC", "€");
+			g->line_ws = 0;
+			break;
+		case 3: /* encoded white space is no trailing white space */
+			if (gen_rand(g, 2))
+				gen_both(g, "=20", " ");
+			else
+				gen_both(g, "=09", "\t");
+			g->line_ws = 0;
+			break;
+		case 4: /* soft breaks, some with white space after the '=' */
+			gen_both(g, gen_rand(g, 3) ? "=" : "= \t", "");
+			gen_both(g, eol, "");
+			g->line_ws = 0;
+			break;
+		case 5:
+		case 6:
+			gen_qp_eol(g, eol);
+			break;
+		case 7: /* white space at the end of a line */
+			gen_qp_plain(g, 1 + gen_rand(g, 3));
+			gen_both(g, " \t ", " \t ");
+			g->line_ws += 3;
+			gen_qp_eol(g, eol);
+			break;
+		case 8: /* invalid escapes stay */
+			if (gen_rand(g, 2))
+				gen_both(g, "=ZZ", "=ZZ");
+			else
+				gen_both(g, "=4G", "=4G");
+			g->line_ws = 0;
+			break;
+		case 9: /* a lone CR */
+			gen_both(g, "x\ry", "x\ry");
+			g->line_ws = 0;
+			break;
+		case 10:
+			if (gen_rand(g, 8) == 0)
+				gen_qp_plain(g, 3000); /* a long line */
+			break;
+		default: { /* lines beginning with '-' */
+			const char *dash = gen_rand(g, 2) ? "--" : "-";
+			gen_qp_eol(g, eol);
+			gen_both(g, dash, dash);
+			gen_qp_plain(g, 1 + gen_rand(g, 10));
+			break;
+		}
+		}
+	}
+	gen_both(g, "END", "END");
+	buf_addf(&g->msg, "%s--=_gen_=%sContent-Type: text/html%s%s<p>%s--=_gen_=--%s", eol, eol, eol, eol, eol, eol);
+}
+
+START_TEST(qp_generated)
+{
+	gen g;
+	int crlf;
+
+	for (crlf = 0; crlf < 2; crlf++) {
+		memset(&g, 0, sizeof g);
+		g.seed = 7u + (unsigned)crlf;
+		gen_qp(&g, crlf);
+		gen_check(crlf ? "generated QP, CRLF" : "generated QP, LF", &g, "text/plain");
+		free(g.msg.s);
+		free(g.text.s);
+	}
+}
+END_TEST
+
+/*
+ * Base64 of s[0..n) into g's message, padded, in lines of `width` letters,
+ * now and then a byte out of the alphabet (skipped by the decoder).
+ */
+static void
+gen_b64_encode(gen *g, const unsigned char *s, size_t n, unsigned width, const char *eol)
+{
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned col = 0;
+	size_t i;
+
+	for (i = 0; i < n; i += 3) {
+		uint32_t q = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) |
+		             (i + 2 < n ? s[i + 2] : 0);
+		char quad[4] = { al[q >> 18], al[q >> 12 & 63], i + 1 < n ? al[q >> 6 & 63] : '=',
+			         i + 2 < n ? al[q & 63] : '=' };
+		int k;
+
+		for (k = 0; k < 4; k++) {
+			buf_add(&g->msg, &quad[k], 1);
+			if (++col == width) {
+				buf_add(&g->msg, eol, strlen(eol));
+				col = 0;
+			}
+		}
+		if (gen_rand(g, 50) == 0)
+			buf_add(&g->msg, "*\t ", 1 + gen_rand(g, 3));
+	}
+	buf_add(&g->msg, eol, strlen(eol));
+}
+
+START_TEST(base64_generated)
+{
+	/* line widths that are and are not multiples of four */
+	static const unsigned widths[] = { 76, 64, 77, 4, 1, 1000000 };
+	unsigned k;
+
+	for (k = 0; k < sizeof widths / sizeof widths[0]; k++) {
+		const char *eol = k % 2 ? "\r\n" : "\n";
+		gen g;
+		size_t done = 0;
+		char what[64];
+
+		memset(&g, 0, sizeof g);
+		g.seed = 11u + k;
+		buf_addf(&g.msg, "Content-Type: text/html; charset=utf-8%sContent-Transfer-Encoding: base64%s%s", eol,
+		         eol, eol);
+		while (g.text.len < 20000) {
+			static const char *const bits[] = { "<p>", "Grüße", "€", "a", "\r\n", "unsubscribe", " " };
+			const char *b = bits[gen_rand(&g, sizeof bits / sizeof bits[0])];
+			buf_add(&g.text, b, strlen(b));
+			/* now and then a padded piece of its own: '=' ends a quad */
+			if (gen_rand(&g, 200) == 0) {
+				gen_b64_encode(&g, (const unsigned char *)g.text.s + done, g.text.len - done, widths[k], eol);
+				done = g.text.len;
+			}
+		}
+		gen_b64_encode(&g, (const unsigned char *)g.text.s + done, g.text.len - done, widths[k], eol);
+		snprintf(what, sizeof what, "generated base64, lines of %u", widths[k]);
+		gen_check(what, &g, "text/html");
+		free(g.msg.s);
+		free(g.text.s);
+	}
+}
+END_TEST
+
+/*
+ * One-byte charsets: ASCII runs of every length around the 8- and 32-byte
+ * steps between other bytes (unmapped ones included) give what iconv gives
+ * for the whole text at once, an invalid byte replaced by U+FFFD.
+ */
+static void
+iconv_whole(const char *conv, const char *s, size_t n, buf *out)
+{
+	iconv_t cd = iconv_open("UTF-8", conv);
+	char *in = (char *)s;
+	size_t inl = n;
+
+	ck_assert_msg(cd != (iconv_t)-1, "iconv cannot open %s", conv);
+	while (inl > 0) {
+		char tmp[4096], *o = tmp;
+		size_t ol = sizeof tmp;
+		size_t r = iconv(cd, &in, &inl, &o, &ol);
+
+		buf_add(out, tmp, (size_t)(o - tmp));
+		if (r == (size_t)-1 && errno == EILSEQ) {
+			buf_add(out, "\xEF\xBF\xBD", 3);
+			in++;
+			inl--;
+		} else {
+			ck_assert_msg(r != (size_t)-1 || errno == E2BIG, "iconv %s: %s", conv, strerror(errno));
+		}
+	}
+	iconv_close(cd);
+}
+
+/* Quoted-printable of s[0..n): soft breaks after 70 columns. */
+static void
+gen_qp_encode(buf *out, const unsigned char *s, size_t n)
+{
+	size_t i, col = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\n') {
+			buf_add(out, "\n", 1);
+			col = 0;
+			continue;
+		}
+		if (col >= 70) {
+			buf_add(out, "=\n", 2);
+			col = 0;
+		}
+		if (s[i] >= 0x80 || s[i] == '=') {
+			buf_addf(out, "=%02X", s[i]);
+			col += 3;
+		} else {
+			buf_add(out, (const char *)&s[i], 1);
+			col++;
+		}
+	}
+}
+
+START_TEST(charset_8bit_runs)
+{
+	static const struct {
+		const char *label, *conv;
+	} cs[] = {
+		{ "windows-1252", "CP1252" }, { "iso-8859-1", "CP1252" }, { "iso-8859-2", "ISO-8859-2" },
+		{ "iso-8859-15", "ISO-8859-15" }, { "koi8-r", "KOI8-R" }, { "windows-1251", "CP1251" },
+		{ "windows-1257", "CP1257" }, { "iso-8859-7", "ISO-8859-7" },
+	};
+	static const char *const encodings[] = { "8bit", "quoted-printable", "base64" };
+	static const size_t runs[] = { 0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 300 };
+	size_t k, e;
+
+	for (k = 0; k < sizeof cs / sizeof cs[0]; k++) {
+		for (e = 0; e < sizeof encodings / sizeof encodings[0]; e++) {
+			gen g;
+			buf raw = { 0 };
+			char what[64];
+			size_t i = 0, off;
+
+			memset(&g, 0, sizeof g);
+			g.seed = 5u + (unsigned)k;
+			buf_addf(&g.msg, "Content-Type: text/plain; charset=%s\nContent-Transfer-Encoding: %s\n\n",
+			         cs[k].label, encodings[e]);
+			while (raw.len < 20000) {
+				size_t n = runs[i++ % (sizeof runs / sizeof runs[0])], j;
+				unsigned char hi = (unsigned char)(0x80 + gen_rand(&g, 128));
+
+				for (j = 0; j < n; j++) {
+					char c = (char)('a' + (j + raw.len) % 26);
+					buf_add(&raw, j % 61 == 60 ? "\n" : &c, 1);
+				}
+				for (j = gen_rand(&g, 4); j-- > 0; hi++)
+					buf_add(&raw, (const char *)&hi, 1);
+			}
+			buf_add(&raw, "\xE9", 1); /* the part ends in a byte that is no ASCII */
+			if (e == 0)
+				buf_add(&g.msg, raw.s, raw.len);
+			else if (e == 1)
+				gen_qp_encode(&g.msg, (const unsigned char *)raw.s, raw.len);
+			else /* in padded pieces: the decoded block fills unevenly */
+				for (off = 0; off < raw.len; off += 100) {
+					size_t n = raw.len - off < 100 ? raw.len - off : 100;
+					size_t m = n > 2 ? gen_rand(&g, 3) : 0;
+					gen_b64_encode(&g, (const unsigned char *)raw.s + off, n - m, 76, "\n");
+					gen_b64_encode(&g, (const unsigned char *)raw.s + off + n - m, m, 76, "\n");
+				}
+			iconv_whole(cs[k].conv, raw.s, raw.len, &g.text);
+			snprintf(what, sizeof what, "%s, %s", cs[k].label, encodings[e]);
+			gen_check(what, &g, "text/plain");
+			free(raw.s);
+			free(g.msg.s);
+			free(g.text.s);
+		}
+	}
+}
+END_TEST
+
 /* --------------------------------------------------------------- threads */
 
 static void *
@@ -926,6 +1386,10 @@ mime_suite(void)
 	/* at least one run, which fails when the directory cannot be read */
 	tcase_add_loop_test(tc, chunk_invariance, 0, eml_count > 0 ? eml_count : 1);
 	tcase_add_test(tc, threads);
+	tcase_add_loop_test(tc, split_everywhere, 0, NSPLITS);
+	tcase_add_test(tc, qp_generated);
+	tcase_add_test(tc, base64_generated);
+	tcase_add_test(tc, charset_8bit_runs);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");
