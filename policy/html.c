@@ -41,6 +41,16 @@
 
 #include "html.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HTML_LE 1   /* word tricks that find the first byte */
+#else
+#define HTML_LE 0
+#endif
+
 /* ---- bounds ---------------------------------------------------------- */
 #define HTML_NAME_MAX     32      /* tag and attribute name bytes kept */
 #define HTML_ATTR_MAX     8192    /* style and class values kept */
@@ -64,6 +74,11 @@
 #define HTML_CSS_MATCH    64      /* rules matching one element */
 #define HTML_CSS_NAMES    65536   /* class and id names of the rules */
 #define HTML_CLASSES      32      /* class names of one element looked up */
+#define HTML_COMMENT_BUF  2048    /* a comment's text held until its end */
+#define HTML_HOLD_MAX     (1u << 20) /* facts of the links held to the end */
+#define HTML_CHAIN        64      /* elements of a link's chain kept for it */
+#define HTML_ELEM_NAMES   512     /* class and id bytes kept of one element */
+#define HTML_NAMES_MAX    16384   /* class and id bytes of the open elements */
 
 /* the parser's scratch space */
 #define SC_WIN    0                                  /* a window of raw text */
@@ -83,6 +98,7 @@ enum {
 	R_MAXHEIGHT0, R_WIDTH0, R_MAXWIDTH0, R_MSO, R_OFFSCREEN, R_TRANSPARENT,
 	R_SAMECOLOR, R_HIDDENATTR, R_COMMENT, R_NOSCRIPT, R_HEAD, R_TEMPLATE, R_TITLE,
 	R_STYLE, R_SCRIPT, R_NOEMBED, R_NOFRAMES, R_IFRAME, R_NOCONTENT, R_ATTRLONG,
+	R_HEIGHTSMALL, R_MAXHEIGHTSMALL, R_CLIP, R_CLIPPATH, R_TRANSFORM, R_DETAILS, R_DIALOG,
 	R_COUNT
 };
 
@@ -95,7 +111,9 @@ static const char *const html_reasons[R_COUNT] = {
 	"inside comment", "inside <noscript>", "inside <head>", "inside <template>",
 	"inside <title>", "inside <style>", "inside <script>", "inside <noembed>",
 	"inside <noframes>", "inside <iframe>", "no visible content",
-	"attribute too long",
+	"attribute too long", "tiny height with overflow:hidden",
+	"tiny max-height with overflow:hidden", "clip:rect", "clip-path", "transform:scale",
+	"inside closed <details>", "inside closed <dialog>",
 };
 
 /* ---- tags --------------------------------------------------------------- */
@@ -242,21 +260,37 @@ static const uint8_t tagidx[1024] = {
 #define FNV_INIT 2166136261u
 #define FNV_STEP(h, c) (((h) ^ (uint8_t)(c)) * 16777619u)
 
-static int
-tag_lookup(const char *n, size_t len)
+/* The first eight bytes of a lower-case name as a number, byte k at bits
+ * 8k: the tokenizer builds it as it reads the name. */
+static inline uint64_t
+name_word(const char *n, size_t len)
 {
-	uint32_t key = (uint32_t)len << 27;
-	size_t k;
+	uint64_t w = 0;
 
-	for (k = 0; k < 4 && k < len; k++)
-		key ^= (uint32_t)(uint8_t)n[k] << (8 * k);
+	for (size_t k = 0; k < len && k < 8; k++)
+		w |= (uint64_t)(uint8_t)n[k] << (8 * k);
+	return w;
+}
+
+/* the tag of a lower-case name of len bytes whose name_word is w */
+static inline int
+tag_lookup(uint64_t w, const char *n, size_t len)
+{
+	uint32_t key = (uint32_t)w ^ (uint32_t)len << 27;
 	unsigned i = tagidx[(uint32_t)(key * TAG_MUL) >> 22];
 
-	if (i == 0 || tagdefs[i].len != len)
+	uint64_t d;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(&d, tagdefs[i].name, 8);
+#else
+	d = name_word(tagdefs[i].name, 8);
+#endif
+	if (i == 0 || tagdefs[i].len != len || d != w)
 		return T_OTHER;
-	for (k = 0; k < len && tagdefs[i].name[k] == n[k]; k++)
-		;
-	return k == len ? (int)i : T_OTHER;
+	for (size_t k = 8; k < len; k++)
+		if (tagdefs[i].name[k] != n[k])
+			return T_OTHER;
+	return (int)i;
 }
 
 /* ---- named character references (see the header comment) ---------------- */
@@ -687,19 +721,62 @@ utf8_put(char *d, uint32_t c)
 	return 4;
 }
 
-/* the first c in [p, e), or NULL: eight bytes at a time for the short runs
- * between tags, memchr for the long ones */
-static inline const char *
-find_byte(const char *p, const char *e, char c)
+/* memcpy for the short runs of text between tags: no call */
+static inline void
+copy_short(char *d, const char *s, size_t n)
 {
-	const uint64_t ones = 0x0101010101010101ull, pat = ones * (uint8_t)c;
-	const char *stop = e - p > 16 ? p + 16 : e;
+	if (n >= 16) {
+		memcpy(d, s, n);
+	} else if (n >= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
 
-	for (; p + 8 <= stop; p += 8) {
-		uint64_t w;
+/* the first c in [p, e), or NULL: sixteen bytes at a time (with SSE2) or
+ * eight for the first reach bytes, memchr for the rest */
+static inline const char *
+find_byte_reach(const char *p, const char *e, char c, size_t reach)
+{
+	const char *stop = (size_t)(e - p) > reach ? p + reach : e;
+#ifdef __SSE2__
+	const __m128i pat = _mm_set1_epi8(c);
+
+	if (stop - p >= 16) {
+		for (; stop - p >= 16; p += 16) {
+			unsigned m = (unsigned)_mm_movemask_epi8(
+			    _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), pat));
+			if (m)
+				return p + __builtin_ctz(m);
+		}
+		if (p < stop) {
+			/* the last sixteen, less what was looked at */
+			unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+			    _mm_loadu_si128((const __m128i *)(const void *)(stop - 16)), pat));
+			m >>= 16 - (stop - p);
+			if (m)
+				return p + __builtin_ctz(m);
+			p = stop;
+		}
+	}
+#endif
+	const uint64_t ones = 0x0101010101010101ull, pat8 = ones * (uint8_t)c;
+
+	for (; stop - p >= 8; p += 8) {
+		uint64_t w, m;
 		memcpy(&w, p, 8);
-		w ^= pat;
-		if ((w - ones) & ~w & 0x8080808080808080ull)
+		w ^= pat8;
+		m = (w - ones) & ~w & 0x8080808080808080ull;
+		if (m && HTML_LE)
+			return p + (__builtin_ctzll(m) >> 3);
+		if (m)
 			break;
 	}
 	for (; p < stop; p++)
@@ -708,24 +785,56 @@ find_byte(const char *p, const char *e, char c)
 	return p < e ? memchr(p, c, (size_t)(e - p)) : NULL;
 }
 
-/* the first NUL in s[0..n), or NULL; text runs are mostly short */
-static const char *
-find_nul(const char *s, size_t n)
+/* the runs of text between tags are mostly short */
+static inline const char *
+find_byte(const char *p, const char *e, char c)
 {
-	size_t i = 0;
+	return find_byte_reach(p, e, c, 64);
+}
 
-	if (n > 64)
-		return memchr(s, 0, n);
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, s + i, 8);
-		if ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)
+/* the first c or NUL in [p, e), or NULL: as find_byte, and the long runs
+ * looked through twice with memchr, which beats one pass here */
+static inline const char *
+find_byte_nul(const char *p, const char *e, char c, size_t reach)
+{
+	const char *stop = (size_t)(e - p) > reach ? p + reach : e;
+#ifdef __SSE2__
+	const __m128i pat = _mm_set1_epi8(c), zero = _mm_setzero_si128();
+
+	for (; stop - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, pat), _mm_cmpeq_epi8(v, zero)));
+		if (m)
+			return p + __builtin_ctz(m);
+	}
+#endif
+	const uint64_t ones = 0x0101010101010101ull, pat8 = ones * (uint8_t)c;
+
+	for (; stop - p >= 8; p += 8) {
+		uint64_t w, x, m;
+		memcpy(&w, p, 8);
+		x = w ^ pat8;
+		m = (((w - ones) & ~w) | ((x - ones) & ~x)) & 0x8080808080808080ull;
+		if (m && HTML_LE)
+			return p + (__builtin_ctzll(m) >> 3);
+		if (m)
 			break;
 	}
-	for (; i < n; i++)
-		if (s[i] == 0)
-			return s + i;
-	return NULL;
+	for (; p < stop; p++)
+		if (*p == c || *p == 0)
+			return p;
+	if (p == e)
+		return NULL;
+	const char *q = memchr(p, c, (size_t)(e - p)), *z = memchr(p, 0, (size_t)((q ? q : e) - p));
+	return z ? z : q;
+}
+
+/* the first NUL in s[0..n), or NULL; text runs are mostly short */
+static inline const char *
+find_nul(const char *s, size_t n)
+{
+	return find_byte(s, s + n, 0);
 }
 
 /* length of the UTF-8 sequence at s (1 for a stray byte) */
@@ -853,6 +962,17 @@ charref(const char *s, const char *e, bool attr, char out[8], size_t *olen)
 	const char *v;
 	if (run == 0)
 		return 0;
+	if (p < e && *p == ';') {
+		/* the usual ones first */
+		v = run == 3 && q[0] == 'a' && q[1] == 'm' && q[2] == 'p' ? "&"
+		    : run == 4 && q[0] == 'n' && q[1] == 'b' && q[2] == 's' && q[3] == 'p' ? "\xc2\xa0"
+		    : NULL;
+		if (v != NULL) {
+			*olen = v[0] == '&' ? 1 : 2;
+			memcpy(out, v, *olen);
+			return run + 2;
+		}
+	}
 	if (p < e && *p == ';' && (v = entity_find(q, run + 1)) != NULL) {
 		*olen = strlen(v);
 		memcpy(out, v, *olen);
@@ -936,7 +1056,7 @@ seg_head(hbuf *b, const char *s, size_t n, uint8_t cls, unsigned run)
 		return;
 	if (n > b->cap - b->len)
 		n = b->cap - b->len;
-	memcpy(b->p + b->len, s, n);
+	copy_short(b->p + b->len, s, n);
 	b->len += n;
 }
 
@@ -973,7 +1093,7 @@ seg_ring(hbuf *b, const char *s, size_t n, uint8_t cls, unsigned run)
 		}
 	}
 	buf_mark(b, cls, run);
-	memcpy(b->p + b->len, s, n);
+	copy_short(b->p + b->len, s, n);
 	b->len += n;
 }
 
@@ -1064,6 +1184,63 @@ static const uint8_t plain[256] = {
 #undef P8
 };
 
+/* Copy the run at p of plain bytes and of single spaces between them (what
+ * cooking leaves as it is), up to lim, to *d, where as many bytes as [p, lim)
+ * holds fit. Sixteen bytes at a time (and more written than copied, never
+ * past that room), or eight: bits 7 of the masks mark, exactly, the bytes
+ * below '!', from DEL up, '&' and ' '. */
+static inline const unsigned char *
+plain_copy(char **dp, const unsigned char *p, const unsigned char *lim)
+{
+	const uint64_t low = 0x7f7f7f7f7f7f7f7full, high = 0x8080808080808080ull;
+	const uint64_t ones = 0x0101010101010101ull;
+	char *d = *dp;
+
+#ifdef __SSE2__
+	while (lim - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* signed: below '!' or from 0x80 */
+		unsigned stop = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8('!')), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))),
+		    _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))));
+		unsigned sp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+		stop &= ~(sp & ~(stop >> 1) & 0x7fffu);
+		_mm_storeu_si128((__m128i *)(void *)d, v);
+		if (stop) {
+			size_t k = (size_t)__builtin_ctz(stop);
+			*dp = d + k;
+			return p + k;
+		}
+		d += 16;
+		p += 16;
+	}
+#endif
+	while (HTML_LE && lim - p >= 8) {
+		uint64_t w, x, y, stop, sp;
+		memcpy(&w, p, 8);
+		x = w ^ (ones * '&');
+		y = w ^ (ones * ' ');
+		stop = ~(((w & low) + ones * (0x80 - 0x21)) | w) & high;   /* below '!' */
+		stop |= (((w & low) + ones) | w) & high;                     /* DEL and up */
+		stop |= ~(((x & low) + low) | x) & high;                     /* '&' */
+		sp = ~(((y & low) + low) | y) & high;                        /* ' ' */
+		/* a space with a plain byte after it in the word goes as it is */
+		stop &= ~(sp & ~(stop >> 8) & ~(high << 56 >> 56 << 56));
+		memcpy(d, &w, 8);
+		if (stop) {
+			size_t k = (size_t)__builtin_ctzll(stop) >> 3;
+			*dp = d + k;
+			return p + k;
+		}
+		d += 8;
+		p += 8;
+	}
+	while (p < lim && plain[*p])
+		*d++ = (char)*p++;
+	*dp = d;
+	return p;
+}
+
 /*
  * Cook raw text: decode character references, drop what is not shown unless
  * all, collapse white space, trim. cls: the class of bytes before the first
@@ -1087,6 +1264,41 @@ cook(const char *src, size_t n, bool all, unsigned cls, char *dst, size_t cap, b
 		if (!all && SEG_REASON(cls) != R_NONE) {
 			const unsigned char *m = memchr(p, 0, (size_t)(e - p));
 			p = m ? m : e;
+			continue;
+		}
+		if (c.cap - c.len > 1 && (plain[*p] || is_ws(*p))) {
+			/* words and the white space between them, while what is
+			 * written (at most one byte per byte read, and a pending
+			 * space) cannot reach the end of dst */
+			size_t k = (size_t)(e - p), room = c.cap - c.len - 1;
+			const unsigned char *lim = p + (k < room ? k : room);
+			char *d = c.d + c.len;
+			bool sp = c.space;
+
+			while (p < lim) {
+				if (plain[*p]) {
+					if (sp && d > c.d)
+						*d++ = ' ';
+					sp = false;
+					p = plain_copy(&d, p, lim);
+				} else if (*p == ' ' && p + 1 < e && plain[p[1]]) {
+					sp = true;  /* the one space between two words */
+					p++;
+				} else if (is_ws(*p)) {
+					for (p++; e - p >= 8; p += 8) {
+						uint64_t w;
+						memcpy(&w, p, 8);
+						if (w != 0x2020202020202020ull && w != 0x0909090909090909ull)
+							break;
+					}
+					while (p < e && is_ws(*p))
+						p++;
+					sp = true;
+				} else
+					break;
+			}
+			c.len = (size_t)(d - c.d);
+			c.space = sp;
 			continue;
 		}
 		const unsigned char *q = p;
@@ -1152,6 +1364,25 @@ cook_tail(const char *src, size_t n, bool all, char *tmp, size_t tmpcap, char *d
 	return len - off;
 }
 
+/* one past the last NUL in s[0..n), or 0 */
+static size_t
+last_nul(const char *s, size_t n)
+{
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+
+	for (; n >= 16; n -= 16) {
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+		    _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)), zero));
+		if (m)
+			return n - 16 + (size_t)(31 - __builtin_clz(m)) + 1;
+	}
+#endif
+	for (; n > 0 && s[n - 1] != 0; n--)
+		;
+	return n;
+}
+
 /* The last `window` bytes of a buffer, starting at a mark or with the class
  * of the run they start in (*cls0, else 0); returns the start. */
 static size_t
@@ -1167,8 +1398,7 @@ window_start(const hbuf *b, size_t window, uint8_t *cls0)
 		return ws;
 	if (b->p[ws - 1] == 0)
 		return ws - 1;
-	for (m = ws; m > 0 && b->p[m - 1] != 0; m--)
-		;
+	m = last_nul(b->p, ws);
 	*cls0 = m > 0 ? (uint8_t)b->p[m] : SEG_CLASS(R_NONE, 0);
 	return ws;
 }
@@ -1398,7 +1628,7 @@ enum {
 	P_DISPLAY, P_VISIBILITY, P_OPACITY, P_FONT_SIZE, P_FONT, P_HEIGHT, P_MAX_HEIGHT,
 	P_WIDTH, P_MAX_WIDTH, P_OVERFLOW, P_OVERFLOW_X, P_OVERFLOW_Y, P_MSO_HIDE,
 	P_POSITION, P_LEFT, P_TOP, P_TEXT_INDENT, P_COLOR, P_BACKGROUND_COLOR,
-	P_BACKGROUND, P_BACKGROUND_IMAGE
+	P_BACKGROUND, P_BACKGROUND_IMAGE, P_CLIP, P_CLIP_PATH, P_TRANSFORM, P_SCALE
 };
 
 enum { D_NONE = 1, D_HIDDENATTR, D_INLINE, D_BLOCK };
@@ -1429,10 +1659,12 @@ css_prop(const char *n, size_t len)
 	case 4:
 		PROP("font", P_FONT);
 		PROP("left", P_LEFT);
+		PROP("clip", P_CLIP);
 		break;
 	case 5:
 		PROP("color", P_COLOR);
 		PROP("width", P_WIDTH);
+		PROP("scale", P_SCALE);
 		break;
 	case 6:
 		PROP("height", P_HEIGHT);
@@ -1449,6 +1681,8 @@ css_prop(const char *n, size_t len)
 	case 9:
 		PROP("font-size", P_FONT_SIZE);
 		PROP("max-width", P_MAX_WIDTH);
+		PROP("clip-path", P_CLIP_PATH);
+		PROP("transform", P_TRANSFORM);
 		break;
 	case 10:
 		PROP("visibility", P_VISIBILITY);
@@ -1538,6 +1772,198 @@ next_token(const char **pp, const char *e, const char **t, size_t *tn)
 		*tn = 1, p++;
 	*pp = p;
 	return true;
+}
+
+/* The arguments of a call of the function name (lower case, with its '(')
+ * at v, or NULL; *an: their length, up to ')' or the end. */
+static const char *
+css_fn_args(const char *v, size_t n, const char *name, size_t *an)
+{
+	size_t k = strlen(name);
+	const char *close;
+
+	if (n < k || !iprefix(v, n, name))
+		return NULL;
+	close = memchr(v + k, ')', n - k);
+	*an = (size_t)((close ? close : v + n) - (v + k));
+	return v + k;
+}
+
+/* beside the L_* units of css_length: a zero (of any unit), auto */
+enum { U_ZERO = 16, U_AUTO };
+
+/* Up to max lengths (or auto) separated by white space or commas: their
+ * values in px (an em taken as 16px) or percent (unit[i] L_PCT); returns
+ * how many, or -1 for one this cannot size. Stops at a keyword other than
+ * auto (as "round" in inset()). */
+static int
+css_lengths(const char *p, const char *e, float *v, int *unit, int max)
+{
+	const char *t;
+	size_t tn;
+	int k = 0;
+
+	while (k < max && next_token(&p, e, &t, &tn)) {
+		if (ieq(t, tn, "auto")) {
+			unit[k] = U_AUTO;
+			v[k++] = 0;
+			continue;
+		}
+		if (is_alpha(*t))
+			break;
+		switch (unit[k] = css_length(t, tn, &v[k])) {
+		case L_PX:
+		case L_PCT:
+			break;
+		case L_EM:
+		case L_REM:
+			v[k] *= 16;
+			unit[k] = L_PX;
+			break;
+		default:
+			return -1;
+		}
+		if (v[k] == 0)
+			unit[k] = U_ZERO;  /* zero: px and percent alike */
+		k++;
+	}
+	return k;
+}
+
+/* clip: rect(top, right, bottom, left) with no area */
+static bool
+clip_empty(const char *v, size_t n)
+{
+	size_t an;
+	const char *a = css_fn_args(v, n, "rect(", &an);
+	float x[4];
+	int u[4];
+
+	if (a == NULL || css_lengths(a, a + an, x, u, 4) != 4)
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (u[i] == L_PCT)
+			return false;
+	float top = u[0] == U_AUTO ? 0 : x[0], left = u[3] == U_AUTO ? 0 : x[3];
+	return (u[2] != U_AUTO && x[2] <= top) || (u[1] != U_AUTO && x[1] <= left);
+}
+
+/* clip-path: inset() of half the box or more from both sides, or a circle
+ * or ellipse of radius zero */
+static bool
+clip_path_empty(const char *v, size_t n)
+{
+	size_t an;
+	const char *a;
+	float x[4];
+	int u[4], k;
+
+	if ((a = css_fn_args(v, n, "inset(", &an)) != NULL) {
+		if ((k = css_lengths(a, a + an, x, u, 4)) < 1)
+			return false;
+		for (int i = 0; i < k; i++)
+			if (u[i] != L_PCT && u[i] != U_ZERO)
+				return false;  /* px: the box is not known */
+		float t = x[0], r = k > 1 ? x[1] : t, b = k > 2 ? x[2] : t, l = k > 3 ? x[3] : r;
+		return t + b >= 100 || l + r >= 100;
+	}
+	if ((a = css_fn_args(v, n, "circle(", &an)) != NULL)
+		return css_lengths(a, a + an, x, u, 1) == 1 && u[0] == U_ZERO;
+	if ((a = css_fn_args(v, n, "ellipse(", &an)) != NULL)
+		return (k = css_lengths(a, a + an, x, u, 2)) >= 1 &&
+		    (u[0] == U_ZERO || (k == 2 && u[1] == U_ZERO));
+	return false;
+}
+
+/* Numbers separated by white space or commas (units dropped); how many. */
+static int
+css_numbers(const char *p, const char *e, float *v, int max)
+{
+	int k = 0;
+
+	while (k < max && p < e) {
+		while (p < e && (is_ws(*p) || *p == ','))
+			p++;
+		if (p >= e || !css_number(&p, e, &v[k]))
+			break;
+		k++;
+		while (p < e && !is_ws(*p) && *p != ',')
+			p++;  /* a unit */
+	}
+	return k;
+}
+
+static float
+fabs_(float x)
+{
+	return x < 0 ? -x : x;
+}
+
+/* a square root good enough to size a transform, with no libm */
+static float
+sqrt_(float x)
+{
+	float r = x > 1 ? x : 1;
+
+	if (!(x > 0))
+		return 0;
+	for (int i = 0; i < 64; i++) {
+		float n = (r + x / r) / 2;
+		if (n >= r)
+			break;
+		r = n;
+	}
+	return r;
+}
+
+/* transform: the smaller factor it scales text by (1: none), and whether
+ * it moves the box far off to the left or top (*off) */
+static float
+transform_scale(const char *v, size_t n, bool *off)
+{
+	const char *p = v, *e = v + n, *t;
+	size_t tn, an;
+	float scale = 1, x[6];
+	int u[2], k;
+
+	*off = false;
+	while (next_token(&p, e, &t, &tn)) {
+		const char *a;
+		float f = 1;
+		if ((a = css_fn_args(t, tn, "scale(", &an)) != NULL ||
+		    (a = css_fn_args(t, tn, "scale3d(", &an)) != NULL) {
+			if ((k = css_numbers(a, a + an, x, 2)) == 0)
+				continue;
+			f = fabs_(x[0]);
+			if (k > 1 && fabs_(x[1]) < f)
+				f = fabs_(x[1]);
+		} else if ((a = css_fn_args(t, tn, "scalex(", &an)) != NULL ||
+		    (a = css_fn_args(t, tn, "scaley(", &an)) != NULL) {
+			if (css_numbers(a, a + an, x, 1) == 1)
+				f = fabs_(x[0]);
+		} else if ((a = css_fn_args(t, tn, "matrix(", &an)) != NULL) {
+			if (css_numbers(a, a + an, x, 6) != 6)
+				continue;
+			/* the smaller singular value of [a c; b d] */
+			float sq = x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3];
+			float det = fabs_(x[0] * x[3] - x[1] * x[2]), disc = sq * sq - 4 * det * det;
+			float lo = (sq - sqrt_(disc)) / 2;
+			f = sqrt_(lo);
+			if (x[4] <= -1000 || x[5] <= -1000)
+				*off = true;
+		} else if ((a = css_fn_args(t, tn, "translate(", &an)) != NULL ||
+		    (a = css_fn_args(t, tn, "translatex(", &an)) != NULL ||
+		    (a = css_fn_args(t, tn, "translatey(", &an)) != NULL ||
+		    (a = css_fn_args(t, tn, "translate3d(", &an)) != NULL) {
+			if ((k = css_lengths(a, a + an, x, u, 2)) < 1)
+				continue;
+			for (int i = 0; i < k; i++)
+				if (u[i] == L_PX && x[i] <= -1000)
+					*off = true;
+		}
+		scale *= f;
+	}
+	return scale;
 }
 
 /* Parse one declaration's value (trimmed, !important removed). */
@@ -1669,6 +2095,26 @@ decl_value(int prop, const char *v, size_t n, css_decl *d)
 		}
 		return !(ieq(v, n, "inherit") || ieq(v, n, "initial"));
 	}
+	case P_CLIP:
+		d->kw = clip_empty(v, n);
+		return true;
+	case P_CLIP_PATH:
+		d->kw = clip_path_empty(v, n);
+		return true;
+	case P_TRANSFORM: {
+		bool off;
+		d->v = transform_scale(v, n, &off);
+		d->kw = off;
+		return true;
+	}
+	case P_SCALE: {
+		float f[3];
+		int k = css_numbers(v, v + n, f, 3);
+		d->v = 1;
+		if (k >= 1)
+			d->v = k > 1 && fabs_(f[1]) < fabs_(f[0]) ? fabs_(f[1]) : fabs_(f[0]);
+		return true;
+	}
 	}
 	return false;
 }
@@ -1727,6 +2173,10 @@ typedef struct hstyle {
 	float fv, left, top, indent;
 	float w, h, mw, mh;   /* px; -1 unset; SZ_NONZERO */
 	uint32_t color, bg;
+	int8_t clip, cpath;   /* -1 unset, 0, 1 with no area */
+	int8_t toff;          /* -1 unset, 0, 1 translated far off */
+	float tscale, pscale; /* transform, scale: factor; < 0 unset */
+	uint32_t inl, inl_imp;  /* 1 << P_* its style attribute sets, !important */
 } hstyle;
 
 static void
@@ -1737,6 +2187,8 @@ style_init(hstyle *s)
 	s->lk = s->tk = s->ik = -1;
 	s->opacity = -1;
 	s->w = s->h = s->mw = s->mh = -1;
+	s->clip = s->cpath = s->toff = -1;
+	s->tscale = s->pscale = -1;
 }
 
 static void
@@ -1811,6 +2263,19 @@ style_apply(hstyle *s, const css_decl *d)
 		break;
 	case P_BACKGROUND_IMAGE:
 		s->bgi = d->kw >> 1 & 1;
+		break;
+	case P_CLIP:
+		s->clip = (int8_t)d->kw;
+		break;
+	case P_CLIP_PATH:
+		s->cpath = (int8_t)d->kw;
+		break;
+	case P_TRANSFORM:
+		s->tscale = d->v;
+		s->toff = (int8_t)d->kw;
+		break;
+	case P_SCALE:
+		s->pscale = d->v;
 		break;
 	}
 }
@@ -1891,22 +2356,101 @@ style_decls(const char *s, size_t n, css_decl *out, int max)
  * kept, keyed by the whole string (compared, not only hashed), in sets of
  * two entries, the most recently used first. */
 #define STYLE_SETS       64
-#define STYLE_CACHE_LEN  176
+#define STYLE_CACHE_LEN  256
 #define STYLE_CACHE_DECL 6
 
 typedef struct style_entry {
+	css_decl d[STYLE_CACHE_DECL];
+	uint32_t gen;          /* changes when the entry is replaced */
 	uint16_t len;          /* 0: empty */
 	int8_t nd;
 	char s[STYLE_CACHE_LEN];
-	css_decl d[STYLE_CACHE_DECL];
 } style_entry;
+
+/* ---- frames: the look of each open element ------------------------------ */
+typedef struct hframe {
+	uint16_t tag;
+	uint8_t fl;
+	uint8_t why;          /* not rendered at all: outermost reason */
+	uint8_t vwhy;         /* visibility:hidden (a descendant may undo it) */
+	uint8_t cwhy;         /* its colours hide text */
+	uint8_t twhy;         /* text directly inside is unseen */
+	uint8_t pad;
+	uint32_t hash;        /* FNV-1a of the lower-case name */
+	uint32_t tab;         /* stack index of the nearest <table> at or below; 0: none */
+	float opacity, font, bglum;
+	uint32_t color;       /* text, 0xAARRGGBB */
+	uint32_t bg;          /* what is behind, 0xRRGGBB */
+} hframe;
+
+#define FR_FOREIGN  0x01
+#define FR_BGUNK    0x02  /* a background image: colours cannot be compared */
+#define FR_LINK     0x04  /* the element of the open link */
+#define FR_TABLECTX 0x08  /* table, tbody, thead, tfoot, tr: content is fostered */
+#define FR_BLOCK    0x10
+#define FR_RAW      0x20  /* a raw text element */
+#define FR_CLOSED   0x40  /* a <details> with no open attribute */
+#define FR_SUMMARY  0x80  /* ... whose summary has been seen */
+
+/* What the end of the document needs to know of an open element, beside
+ * its frame: see late_why(). */
+typedef struct hside {
+	uint32_t rules;       /* style sheet rules known when it was started */
+	uint32_t par;         /* the stack index of the frame its look comes from */
+	uint32_t noff;        /* its class, then its id, in the names stack */
+	uint16_t ncls, nid;
+	uint32_t inl, inl_imp;
+	uint32_t cel;         /* its hcel in the chains + 1, of generation gen */
+	uint32_t gen;
+} hside;
+
+/* an element in the chain of a link (see chain_keep), followed by its class
+ * and its id */
+typedef struct hcel {
+	uint32_t up;          /* the hcel its look comes from + 1; 0: the root */
+	uint16_t tag;
+	uint16_t ncls, nid;
+	uint32_t rules, inl, inl_imp;
+} hcel;
+
+/* What frame_make reads of a parent frame. */
+typedef struct hlook {
+	uint8_t why, vwhy, cwhy, fl;
+	float opacity, font, bglum;
+	uint32_t color, bg;
+} hlook;
+
+/* An element styled by its style attribute alone (see frame_memo_entry)
+ * below a parent that looks the same gets the same frame; templates repeat
+ * both, so the last few frames made are kept. */
+#define FRAME_MEMO 64   /* in sets of two */
+
+typedef struct fmemo {
+	const style_entry *se;     /* NULL: empty */
+	uint32_t gen;
+	uint16_t tag;
+	uint8_t force;
+	uint8_t lru;               /* first of a set: which of the two goes next */
+	hlook par;
+	hframe out;
+	uint32_t inl, inl_imp;
+} fmemo;
+
+typedef struct style_cache {
+	uint8_t mru[STYLE_SETS];   /* the entry of each set used last */
+	style_entry e[2 * STYLE_SETS];
+	fmemo memo[FRAME_MEMO];
+} style_cache;
 
 static unsigned
 style_set(const char *s, size_t n)
 {
 	uint64_t a = 0, b = 0, c = 0;
 
-	memcpy(&a, s, n < 8 ? n : 8);
+	if (n >= 8)
+		memcpy(&a, s, 8);
+	else
+		memcpy(&a, s, n);
 	if (n > 8)
 		memcpy(&b, s + n - 8, 8);
 	if (n > 16)
@@ -1916,41 +2460,6 @@ style_set(const char *s, size_t n)
 	return (unsigned)(h >> 58) & (STYLE_SETS - 1);
 }
 
-/* the parsed declarations of an inline style: from the cache or parsed into
- * tmp; NULL when there are too many to list (the caller parses as it goes) */
-static const css_decl *
-style_lookup(style_entry *cache, const char *s, size_t n, css_decl *tmp, int *nd)
-{
-	style_entry *set, x;
-
-	if (cache == NULL || n >= STYLE_CACHE_LEN || n == 0) {
-		*nd = style_decls(s, n, tmp, HTML_CSS_DECLS);
-		return *nd < 0 ? NULL : tmp;
-	}
-	set = &cache[2 * style_set(s, n)];
-	if (set[0].len == n && memcmp(set[0].s, s, n) == 0) {
-		*nd = set[0].nd;
-		return set[0].d;
-	}
-	if (set[1].len == n && memcmp(set[1].s, s, n) == 0) {
-		x = set[1];
-		set[1] = set[0];
-		set[0] = x;
-		*nd = set[0].nd;
-		return set[0].d;
-	}
-	*nd = style_decls(s, n, tmp, HTML_CSS_DECLS);
-	if (*nd < 0)
-		return NULL;
-	if (*nd <= STYLE_CACHE_DECL) {
-		set[1] = set[0];
-		set[0].len = (uint16_t)n;
-		set[0].nd = (int8_t)*nd;
-		memcpy(set[0].s, s, n);
-		memcpy(set[0].d, tmp, (size_t)*nd * sizeof(css_decl));
-	}
-	return tmp;
-}
 
 /* ---- the style sheet ---------------------------------------------------------- */
 enum { SEL_TAG, SEL_CLASS, SEL_ID };
@@ -1980,6 +2489,7 @@ typedef struct hsheet {
 	uint32_t bucket[256];
 	bool any;
 	uint8_t kinds;        /* 1 << SEL_* of the rules held; SHEET_TAGHASH */
+	uint8_t tagrule[T_COUNT]; /* some rule names the tag alone (T_OTHER: an unknown one) */
 	/* the streaming parser */
 	uint8_t st;
 	bool comment, star, slash, esc;
@@ -1996,6 +2506,17 @@ typedef struct hsheet {
 #define SALT_TAG   0x00000000u
 #define SALT_CLASS 0x9e3779b9u
 #define SALT_ID    0x7f4a7c15u
+
+/* FNV-1a of a lower-case name */
+static inline uint32_t
+name_fnv(const char *s, size_t n)
+{
+	uint32_t h = FNV_INIT;
+
+	for (size_t i = 0; i < n; i++)
+		h = FNV_STEP(h, s[i]);
+	return h;
+}
 
 static uint32_t
 name_hash(const char *s, size_t n)
@@ -2033,7 +2554,7 @@ enum { M_BEFORE_HEAD, M_IN_HEAD, M_IN_HEAD_NOSCRIPT, M_AFTER_HEAD, M_IN_BODY };
 /* attributes kept */
 enum {
 	A_HREF, A_STYLE, A_CLASS, A_ID, A_ALT, A_TITLE, A_HIDDEN, A_BGCOLOR, A_COLOR,
-	A_WIDTH, A_HEIGHT, A_SIZE, A_TEXT, A_LINK, A_BACKGROUND, A_COUNT
+	A_WIDTH, A_HEIGHT, A_SIZE, A_TEXT, A_LINK, A_BACKGROUND, A_OPEN, A_COUNT
 };
 
 typedef struct hattr {
@@ -2042,26 +2563,6 @@ typedef struct hattr {
 	bool trunc;
 } hattr;
 
-typedef struct hframe {
-	uint16_t tag;
-	uint8_t fl;
-	uint8_t why;          /* not rendered at all: outermost reason */
-	uint8_t vwhy;         /* visibility:hidden (a descendant may undo it) */
-	uint8_t cwhy;         /* its colours hide text */
-	uint8_t twhy;         /* text directly inside is unseen */
-	uint8_t pad;
-	uint32_t hash;        /* FNV-1a of the lower-case name */
-	float opacity, font, bglum;
-	uint32_t color;       /* text, 0xAARRGGBB */
-	uint32_t bg;          /* what is behind, 0xRRGGBB */
-} hframe;
-
-#define FR_FOREIGN  0x01
-#define FR_BGUNK    0x02  /* a background image: colours cannot be compared */
-#define FR_LINK     0x04  /* the element of the open link */
-#define FR_TABLECTX 0x08  /* table, tbody, thead, tfoot, tr: content is fostered */
-#define FR_BLOCK    0x10
-#define FR_RAW      0x20  /* a raw text element */
 
 typedef struct hlink {
 	bool open;
@@ -2076,6 +2577,7 @@ typedef struct hlink {
 	hbuf alt, valt;       /* alts of all images / of the shown ones */
 	char bvis[HTML_AROUND + 1], ball[HTML_AROUND + 1];
 	bool ball_ok;         /* ball was made */
+	uint32_t chain;       /* its chain in the parser's, + 1; 0: none */
 } hlink;
 
 typedef struct hurl {
@@ -2100,7 +2602,18 @@ typedef struct hpend {
 	char alt[HTML_LINK_ALT + 1], valt[HTML_LINK_ALT + 1];
 	char before[HTML_AROUND + 1], after[HTML_AROUND + 1];
 	hbuf araw;
+	uint32_t chain;       /* as hlink's */
 } hpend;
+
+/* a link reported at the end of the document: the facts of html_link, the
+ * strings in the parser's hold */
+enum { HS_HREF, HS_TEXT, HS_VTEXT, HS_ALT, HS_VALT, HS_BEFORE, HS_AFTER, HS_COUNT };
+typedef struct hheld {
+	const char *tag, *why;
+	uint32_t off[HS_COUNT];   /* in the hold; href: UINT32_MAX when NULL */
+	uint32_t chain;
+	bool visible, trunc;
+} hheld;
 
 typedef struct htok {
 	html_parser *h;
@@ -2108,18 +2621,26 @@ typedef struct htok {
 	uint8_t state, mode;
 	bool endtag, selfclose, doctype;
 	char name[HTML_NAME_MAX];
+	uint64_t nword;       /* name_word() of name */
 	size_t nlen, nall;
-	uint32_t nhash;
+	uint32_t nhash;       /* FNV-1a of name, when nhashed */
+	bool nhashed;
 	char an[HTML_NAME_MAX];
 	size_t alen, aall;
 	int aslot;            /* attribute being read, -1: not kept */
 	uint32_t aseen;
+	uint32_t adec;        /* attributes whose character references are decoded */
 	hattr *attr;          /* the parser's: one tag is read at a time */
 	char tmp[16];         /* markup declaration and end tag lookahead */
 	size_t tlen;
 	int rawtag;           /* element whose end tag ends raw text */
 	hframe *st;
-	unsigned depth, stcap, over, templates;
+	hside *side;          /* parallel to st, for the document */
+	unsigned depth, stcap, sidecap, over, templates;
+	char *nms;            /* HTML_NAMES_MAX: classes and ids of the open elements */
+	size_t nmlen;
+	uint32_t open[T_COUNT];  /* open elements of each tag, so that most
+	                            scope checks need no walk down the stack */
 	unsigned run;         /* text runs: a tag or comment ends one */
 	uint8_t twhy;         /* class of text here */
 	hbuf ring;
@@ -2140,8 +2661,20 @@ struct html_parser {
 	unsigned links;
 	const char *limit;
 	uint32_t linkcolor;   /* <body link>, else blue */
-	struct style_entry *styles;  /* parsed inline styles, at the first one */
+	struct style_cache *styles;  /* parsed inline styles, at the first one */
 	char *scratch;        /* cooking */
+	char *cbuf;           /* HTML_COMMENT_BUF: the text of a comment, held */
+	size_t clen;
+	bool cdirect;         /* this comment is tokenized as it comes */
+	bool cfed;            /* the comment tokenizer has had some of it */
+	hheld *held;          /* the links, in order, until the end */
+	unsigned nheld, heldcap;
+	char *hold;           /* their strings */
+	size_t holdlen, holdcap;
+	char *chains;         /* chains of links (hcel records), by offset */
+	size_t chainlen, chaincap;
+	uint32_t chaingen;    /* changes when the chains are dropped */
+	uint32_t celrules;    /* the fewest rules an element of a chain was started with */
 	bool finished;
 };
 
@@ -2218,8 +2751,19 @@ sheet_selector(html_parser *h, const char *s, size_t n, uint32_t d0, unsigned nd
 	}
 	if (p != e || (tag == NULL && name == NULL))
 		return;
-	if (kind == SEL_TAG)
+	if (kind == SEL_TAG) {
+		char lname[16];
+		int id = T_OTHER;
+		if (tn <= 12) {
+			for (size_t i = 0; i < tn; i++)
+				lname[i] = (char)lower((unsigned char)tag[i]);
+			id = tag_lookup(name_word(lname, tn), lname, tn);
+		}
+		h->sheet.tagrule[id] = 1;
+		if (id == T_IMAGE || id == T_IMG)  /* <image> is taken for <img> */
+			h->sheet.tagrule[T_IMAGE] = h->sheet.tagrule[T_IMG] = 1;
 		sheet_add(h, SEL_TAG, tag, tn, 0, d0, nd, 1);
+	}
 	else
 		sheet_add(h, kind, name, nn, tag ? name_hash(tag, tn) : 0, d0, nd,
 		    (kind == SEL_ID ? 100 : 10) + (tag ? 1 : 0));
@@ -2285,6 +2829,28 @@ static const uint8_t css_special[256] = {
 	['/'] = 1, ['"'] = 1, ['\''] = 1, ['{'] = 1, ['}'] = 1, [';'] = 1,
 };
 
+/* past the bytes at p that are not css_special */
+static inline const char *
+css_run(const char *p, const char *e)
+{
+#ifdef __SSE2__
+	for (; e - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i m = _mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')), _mm_cmpeq_epi8(v, _mm_set1_epi8(';'))),
+		    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('{')), _mm_cmpeq_epi8(v, _mm_set1_epi8('}'))));
+		m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+		    _mm_cmpeq_epi8(v, _mm_set1_epi8('\''))));
+		unsigned b = (unsigned)_mm_movemask_epi8(m);
+		if (b)
+			return p + __builtin_ctz(b);
+	}
+#endif
+	while (p < e && !css_special[(unsigned char)*p])
+		p++;
+	return p;
+}
+
 static void
 sheet_feed(html_parser *h, const char *p, size_t n)
 {
@@ -2309,9 +2875,7 @@ sheet_feed(html_parser *h, const char *p, size_t n)
 
 		if (!s->comment && !s->slash && !s->quote && !css_special[(unsigned char)c]) {
 			/* a run of ordinary bytes */
-			const char *q = p + 1;
-			while (q < e && !css_special[(unsigned char)*q])
-				q++;
+			const char *q = css_run(p + 1, e);
 			size_t k = (size_t)(q - p);
 			if (s->st == C_SEL) {
 				if (k > HTML_CSS_SEL - s->sl)
@@ -2504,6 +3068,59 @@ style_px(int8_t kind, float v, float font)
 
 static const float font_size_attr[8] = { 10, 10, 13, 16, 18, 24, 32, 48 };
 
+/* Comments out of a CSS declaration list, in place: each becomes a space,
+ * as it separates tokens (display:, a comment and none is display:none; a
+ * comment inside a name splits it); strings are kept as they are. */
+static size_t
+css_uncomment(char *s, size_t n)
+{
+	char *r = s, *w, *e = s + n, q = 0;
+
+	if (find_byte(s, e, '/') == NULL)
+		return n;
+	while (r + 1 < e && !(r[0] == '/' && r[1] == '*') && r[0] != '"' && r[0] != '\'')
+		r++;
+	if (r + 1 >= e)
+		return n;
+	for (w = r; r < e;) {
+		if (q) {
+			if (*r == '\\' && r + 1 < e)
+				*w++ = *r++;
+			else if (*r == q)
+				q = 0;
+			*w++ = *r++;
+		} else if (*r == '"' || *r == '\'') {
+			q = *r;
+			*w++ = *r++;
+		} else if (r + 1 < e && r[0] == '/' && r[1] == '*') {
+			char *c;
+			for (c = r + 2; c + 1 < e && !(c[0] == '*' && c[1] == '/'); c++)
+				;
+			r = c + 1 < e ? c + 2 : e;
+			*w++ = ' ';
+		} else
+			*w++ = *r++;
+	}
+	return (size_t)(w - s);
+}
+
+/* an attribute of the tag, its character references decoded (at its first
+ * use: most are never looked at, or only through the style cache); the
+ * comments of a style attribute taken out */
+static hattr *
+attr_get(htok *t, int slot)
+{
+	hattr *a = &t->attr[slot];
+
+	if (!(t->adec & 1u << slot)) {
+		t->adec |= 1u << slot;
+		a->len = attr_decode(a->v, a->len);
+		if (slot == A_STYLE)
+			a->len = css_uncomment(a->v, a->len);
+	}
+	return a;
+}
+
 /* presentational attributes: the lowest layer of the cascade */
 static void
 style_attrs(htok *t, int tag, hstyle *s)
@@ -2514,19 +3131,20 @@ style_attrs(htok *t, int tag, hstyle *s)
 	if (t->aseen & 1u << A_HIDDEN)
 		s->disp = D_HIDDENATTR;
 	if (t->aseen & 1u << A_BGCOLOR) {
-		a = &t->attr[A_BGCOLOR];
+		a = attr_get(t, A_BGCOLOR);
 		if (css_color(a->v, a->len, true, &c))
 			s->bgc = 1, s->bg = c;
 	}
 	if (t->aseen & 1u << A_BACKGROUND && t->attr[A_BACKGROUND].len)
 		s->bgi = 1;
 	if ((tag == T_FONT && t->aseen & 1u << A_COLOR) || (tag == T_BODY && t->aseen & 1u << A_TEXT)) {
-		a = &t->attr[tag == T_FONT ? A_COLOR : A_TEXT];
+		a = attr_get(t, tag == T_FONT ? A_COLOR : A_TEXT);
 		if (css_color(a->v, a->len, true, &c))
 			s->col = 1, s->color = c;
 	}
 	if (tag == T_FONT && t->aseen & 1u << A_SIZE) {
-		const char *p = t->attr[A_SIZE].v, *e = p + t->attr[A_SIZE].len;
+		hattr *a1 = attr_get(t, A_SIZE);
+		const char *p = a1->v, *e = p + a1->len;
 		float v;
 		while (p < e && is_ws(*p))
 			p++;
@@ -2542,11 +3160,13 @@ style_attrs(htok *t, int tag, hstyle *s)
 	}
 	if (tag == T_IMG || tag == T_IMAGE) {
 		for (int i = 0; i < 2; i++) {
-			hattr *d = &t->attr[i ? A_HEIGHT : A_WIDTH];
-			const char *p = d->v;
+			hattr *d;
+			const char *p;
 			float v;
 			if (!(t->aseen & 1u << (i ? A_HEIGHT : A_WIDTH)))
 				continue;
+			d = attr_get(t, i ? A_HEIGHT : A_WIDTH);
+			p = d->v;
 			while (p < d->v + d->len && is_ws(*p))
 				p++;
 			if (css_number(&p, d->v + d->len, &v) && v >= 0) {
@@ -2566,6 +3186,81 @@ cmatch_cmp(const cmatch *a, const cmatch *b)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
+/* attributes that take part in the cascade of an element tag (style_attrs) */
+#define STYLE_ATTRS (1u << A_STYLE | 1u << A_HIDDEN | 1u << A_BGCOLOR | 1u << A_BACKGROUND)
+static inline uint32_t
+style_attrs_of(int tag)
+{
+	return STYLE_ATTRS | (tag == T_FONT ? 1u << A_COLOR | 1u << A_SIZE : 0) |
+	    (tag == T_BODY ? 1u << A_TEXT : 0) |
+	    (tag == T_IMG || tag == T_IMAGE ? 1u << A_WIDTH | 1u << A_HEIGHT : 0);
+}
+
+/* Could the element being started have a style of its own? When not, its
+ * frame is its parent's (frame_make with no style), which style_for and
+ * frame_make would work out the long way. */
+static bool
+styled(const htok *t, int tag)
+{
+	const hsheet *sh = &t->h->sheet;
+	uint32_t a = t->aseen;
+
+	if (a & style_attrs_of(tag) || sh->tagrule[tag] || tag == T_SMALL || tag == T_SUB || tag == T_SUP ||
+	    tag == T_DETAILS || tag == T_DIALOG ||
+	    (tag == T_A && a & 1u << A_HREF))
+		return true;
+	if (a & 1u << A_CLASS && (sh->kinds & 1 << SEL_CLASS || t->attr[A_CLASS].trunc))
+		return true;
+	if (a & 1u << A_ID && (sh->kinds & 1 << SEL_ID || t->attr[A_ID].trunc))
+		return true;
+	return false;
+}
+
+/* The parsed declarations of the style attribute of the tag: from the cache
+ * (keyed by the value as written: references are decoded only to parse it)
+ * or parsed into tmp; NULL when there are too many to list (the caller
+ * parses as it goes, the value decoded). */
+static const css_decl *
+style_lookup(htok *t, style_cache *cache, css_decl *tmp, int *nd)
+{
+	hattr *a = t->attr + A_STYLE;
+	const char *s = a->v;
+	size_t n = a->len;
+	style_entry *set, *x;
+	unsigned k;
+
+	if (cache == NULL || n >= STYLE_CACHE_LEN || n == 0) {
+		a = attr_get(t, A_STYLE);
+		*nd = style_decls(a->v, a->len, tmp, HTML_CSS_DECLS);
+		return *nd < 0 ? NULL : tmp;
+	}
+	k = style_set(s, n);
+	set = &cache->e[2 * k];
+	for (unsigned i = 0; i < 2; i++)
+		if (set[i].len == n && memcmp(set[i].s, s, n) == 0) {
+			cache->mru[k] = (uint8_t)i;
+			*nd = set[i].nd;
+			return set[i].d;
+		}
+	char raw[STYLE_CACHE_LEN];
+	memcpy(raw, s, n);
+	a = attr_get(t, A_STYLE);
+	*nd = style_decls(a->v, a->len, tmp, HTML_CSS_DECLS);
+	if (*nd < 0)
+		return NULL;
+	if (*nd <= STYLE_CACHE_DECL) {
+		/* in place of the one used less recently */
+		cache->mru[k] ^= 1;
+		x = &set[cache->mru[k]];
+		x->gen++;
+		x->len = (uint16_t)n;
+		x->nd = (int8_t)*nd;
+		memcpy(x->s, raw, n);
+		memcpy(x->d, tmp, (size_t)*nd * sizeof(css_decl));
+	}
+	return tmp;
+}
+
 /* The cascade for the element being started: attributes, sheet, inline. */
 static void
 style_for(htok *t, int tag, hstyle *s)
@@ -2578,13 +3273,17 @@ style_for(htok *t, int tag, hstyle *s)
 	hattr *st = &t->attr[A_STYLE];
 	bool has_style = t->aseen & 1u << A_STYLE && st->len;
 
+	if (sh->kinds & SHEET_TAGHASH && !t->nhashed) {
+		t->nhash = name_fnv(t->name, t->nlen);
+		t->nhashed = true;
+	}
 	style_init(s);
 	style_attrs(t, tag, s);
 	if (sh->any) {
-		if (sh->kinds & 1 << SEL_TAG)
+		if (sh->kinds & 1 << SEL_TAG && sh->tagrule[tag])
 			nm = sheet_lookup(sh, t->nhash ^ SALT_TAG, SEL_TAG, t->name, t->nlen, 0, m, nm);
 		if (t->aseen & 1u << A_ID && sh->kinds & 1 << SEL_ID) {
-			hattr *a = &t->attr[A_ID];
+			hattr *a = attr_get(t, A_ID);
 			const char *p = a->v;
 			size_t n = a->len;
 			trim(&p, &n);
@@ -2592,7 +3291,7 @@ style_for(htok *t, int tag, hstyle *s)
 				nm = sheet_lookup(sh, name_hash(p, n) ^ SALT_ID, SEL_ID, p, n, t->nhash, m, nm);
 		}
 		if (t->aseen & 1u << A_CLASS && sh->kinds & 1 << SEL_CLASS) {
-			hattr *a = &t->attr[A_CLASS];
+			hattr *a = attr_get(t, A_CLASS);
 			const char *p = a->v, *e = p + a->len;
 			for (unsigned k = 0; k < HTML_CLASSES && p < e; k++) {
 				while (p < e && is_ws(*p))
@@ -2627,17 +3326,24 @@ style_for(htok *t, int tag, hstyle *s)
 	const css_decl *sd = NULL;
 	int snd = 0;
 	if (has_style) {
-		if (h->styles == NULL && (h->styles = malloc(2 * STYLE_SETS * sizeof(style_entry))))
+		if (h->styles == NULL && (h->styles = malloc(sizeof(style_cache))) != NULL) {
+			memset(h->styles->mru, 0, sizeof(h->styles->mru));
 			for (i = 0; i < 2 * STYLE_SETS; i++)
-				h->styles[i].len = 0;
-		sd = style_lookup(h->styles, st->v, st->len, tmp, &snd);
-		if (sd == NULL)
+				h->styles->e[i].len = 0, h->styles->e[i].gen = 0;
+			for (i = 0; i < FRAME_MEMO; i++)
+				h->styles->memo[i].se = NULL, h->styles->memo[i].lru = 0;
+		}
+		sd = style_lookup(t, h->styles, tmp, &snd);
+		if (sd == NULL) {
 			inline_imp = style_inline(st->v, st->len, s, 0);
-		else
+			s->inl = s->inl_imp = ~0u;  /* too many to say: all of them */
+		} else
 			for (i = 0; i < (unsigned)snd; i++) {
-				if (sd[i].imp)
+				s->inl |= 1u << sd[i].prop;
+				if (sd[i].imp) {
 					inline_imp = true;
-				else
+					s->inl_imp |= 1u << sd[i].prop;
+				} else
 					style_apply(s, &sd[i]);
 			}
 	}
@@ -2656,14 +3362,30 @@ style_for(htok *t, int tag, hstyle *s)
 				style_apply(s, &sd[i]);
 }
 
-/* Fill f for an element tag below par, with computed style s and an
- * imposed reason (or R_NONE). */
+/* Fill f for an element tag below par, with computed style s (NULL: the
+ * element has none, see styled()) and an imposed reason (or R_NONE). */
 static void
 frame_make(htok *t, hframe *f, const hframe *par, int tag, const hstyle *s, uint8_t force)
 {
 	html_parser *h = t->h;
 	uint16_t tfl = tagdefs[tag].fl;
 	uint8_t why = par->why;
+
+	if (s == NULL) {
+		/* all as the parent's but the structure */
+		*f = *par;
+		f->tag = (uint16_t)tag;
+		f->hash = t->nhash;
+		f->fl = (uint8_t)((par->fl & (FR_FOREIGN | FR_BGUNK)) | (tfl & TF_BLOCK ? FR_BLOCK : 0) |
+		    (tfl & TF_FOREIGN ? FR_FOREIGN : 0) |
+		    (tag == T_TABLE || tag == T_TBODY || tag == T_THEAD || tag == T_TFOOT ||
+		     tag == T_TR ? FR_TABLECTX : 0));
+		if (!why && force) {
+			f->why = force;
+			f->twhy = text_why(h, f);
+		}
+		return;
+	}
 
 	f->tag = (uint16_t)tag;
 	f->hash = t->nhash;
@@ -2701,11 +3423,19 @@ frame_make(htok *t, hframe *f, const hframe *par, int tag, const hstyle *s, uint
 		why = R_MSO;
 	bool inl = s->disp ? s->disp == D_INLINE : !(tfl & (TF_BLOCK | TF_TABLE));
 	if (!why && !inl && !(tfl & TF_TABLE)) {
+		/* a box lower than the smallest font shown hides its text too */
+		float lo = h->lim.min_font_px;
 		if (s->ovy == 1 && (s->h == 0 || s->mh == 0))
 			why = s->h == 0 ? R_HEIGHT0 : R_MAXHEIGHT0;
+		else if (s->ovy == 1 && ((s->h > 0 && s->h < lo) || (s->mh > 0 && s->mh < lo)))
+			why = s->h > 0 && s->h < lo ? R_HEIGHTSMALL : R_MAXHEIGHTSMALL;
 		else if (s->ovx == 1 && (s->w == 0 || s->mw == 0))
 			why = s->w == 0 ? R_WIDTH0 : R_MAXWIDTH0;
 	}
+	if (!why && s->clip == 1 && s->pos == 1)
+		why = R_CLIP;  /* clip applies to absolute and fixed boxes only */
+	if (!why && s->cpath == 1)
+		why = R_CLIPPATH;
 	if (s->fk >= 0)
 		f->font = s->fk == F_FACTOR ? par->font * s->fv : s->fv;
 	else if (tag == T_SMALL || tag == T_SUB || tag == T_SUP)
@@ -2716,6 +3446,17 @@ frame_make(htok *t, hframe *f, const hframe *par, int tag, const hstyle *s, uint
 		why = R_OFFSCREEN;
 	if (!why && s->ik >= 0 && style_px(s->ik, s->indent, f->font) <= -1000)
 		why = R_OFFSCREEN;
+	if (!why && !inl && (s->tscale >= 0 || s->pscale >= 0 || s->toff == 1)) {
+		/* transforms move boxes, not the text of an inline element */
+		float k = (s->tscale >= 0 ? s->tscale : 1) * (s->pscale >= 0 ? s->pscale : 1);
+		if (k * f->font < h->lim.min_font_px)
+			why = R_TRANSFORM;
+		else if (s->toff == 1)
+			why = R_OFFSCREEN;
+	}
+	/* a closed <dialog> is not shown, unless the page says how to show it */
+	if (!why && tag == T_DIALOG && !(t->aseen & 1u << A_OPEN) && (s->disp == 0 || s->disp == D_HIDDENATTR))
+		why = R_DIALOG;
 	f->why = why;
 
 	/* colours */
@@ -2739,6 +3480,109 @@ frame_make(htok *t, hframe *f, const hframe *par, int tag, const hstyle *s, uint
 	}
 	f->cwhy = recolor ? color_why(f) : par->cwhy;
 	f->twhy = text_why(h, f);
+	/* the content of a closed <details> but its summary is not shown */
+	if (tag == T_DETAILS && !(t->aseen & 1u << A_OPEN))
+		f->fl |= FR_CLOSED;
+}
+
+/* ---- links held to the end of the document --------------------------------------- */
+/* Links are reported at html_finish(), so that the rules of a <style> that
+ * comes after a link still apply to it (late_why()). Up to HTML_HOLD_MAX of
+ * their facts are held; past that, the links held so far are reported at
+ * once, as they are. */
+
+/* room for need more bytes in an arena of at most max bytes */
+static bool
+arena_room(char **p, size_t *len, size_t *cap, size_t need, size_t max)
+{
+	size_t n = *cap ? *cap : 32768;
+	char *np;
+
+	if (*len + need <= *cap)
+		return true;
+	if (*len + need > max)
+		return false;
+	while (n < *len + need)
+		n *= 2;
+	if (n > max)
+		n = max;
+	if ((np = realloc(*p, n)) == NULL)
+		return false;
+	*p = np;
+	*cap = n;
+	return true;
+}
+
+/* report the links held, in order */
+static void
+hold_flush(html_parser *h)
+{
+	for (unsigned i = 0; i < h->nheld; i++) {
+		const hheld *k = &h->held[i];
+		html_link l;
+		l.tag = k->tag;
+		l.href = k->off[HS_HREF] == UINT32_MAX ? NULL : h->hold + k->off[HS_HREF];
+		l.text = h->hold + k->off[HS_TEXT];
+		l.visible_text = h->hold + k->off[HS_VTEXT];
+		l.alt = h->hold + k->off[HS_ALT];
+		l.visible_alt = h->hold + k->off[HS_VALT];
+		l.before = h->hold + k->off[HS_BEFORE];
+		l.after = h->hold + k->off[HS_AFTER];
+		l.visible = k->visible;
+		l.why = k->why;
+		l.href_truncated = k->trunc;
+		if (h->cb.link)
+			h->cb.link(h->ud, &l);
+	}
+	h->nheld = 0;
+	h->holdlen = 0;
+	if (h->tok[0].nlink == 0 && h->tok[1].nlink == 0 && !h->pend.on) {
+		h->chainlen = 0;  /* no link left that has one */
+		h->chaingen++;
+		h->celrules = UINT32_MAX;
+	}
+}
+
+/* hold the facts of a link (and its chain) */
+static void
+hold_add(html_parser *h, const html_link *l, uint32_t chain)
+{
+	const char *str[HS_COUNT] = {
+		l->href, l->text, l->visible_text, l->alt, l->visible_alt, l->before, l->after,
+	};
+	size_t len[HS_COUNT], need = 0;
+	hheld *k;
+
+	for (int i = 0; i < HS_COUNT; i++)
+		need += (len[i] = str[i] ? strlen(str[i]) : 0) + 1;
+	for (int tries = 0;; tries++) {
+		if (grow((void **)&h->held, &h->heldcap, sizeof(hheld), h->nheld + 1, UINT32_MAX / 2) &&
+		    arena_room(&h->hold, &h->holdlen, &h->holdcap, need, HTML_HOLD_MAX))
+			break;
+		if (tries || h->nheld == 0) {
+			/* no room at all: reported now, as it is */
+			hold_flush(h);
+			if (h->cb.link)
+				h->cb.link(h->ud, l);
+			return;
+		}
+		hold_flush(h);
+	}
+	k = &h->held[h->nheld++];
+	k->tag = l->tag;
+	k->why = l->why;
+	k->visible = l->visible;
+	k->trunc = l->href_truncated;
+	k->chain = chain;
+	for (int i = 0; i < HS_COUNT; i++) {
+		if (str[i] == NULL) {
+			k->off[i] = UINT32_MAX;
+			continue;
+		}
+		k->off[i] = (uint32_t)h->holdlen;
+		memcpy(h->hold + h->holdlen, str[i], len[i] + 1);
+		h->holdlen += len[i] + 1;
+	}
 }
 
 /* ---- text and links ------------------------------------------------------------- */
@@ -2788,8 +3632,7 @@ pend_deliver(html_parser *h)
 		}
 		pd->text[n] = 0;
 	}
-	if (h->cb.link)
-		h->cb.link(h->ud, &pd->l);
+	hold_add(h, &pd->l, pd->chain);
 }
 
 /* the pending link is taken: fill the parts every kind has */
@@ -2825,6 +3668,7 @@ pend_take(htok *t, const char *tag, const char *href, size_t hlen, bool has, boo
 	pd->all = !visible;
 	pd->url = false;
 	pd->owner = t;
+	pd->chain = 0;
 	buf_reset(&pd->araw);
 	pd->on = true;
 	return pd;
@@ -2876,7 +3720,19 @@ href_clean(char *s, size_t n)
 		memmove(s, s + i, n - i);
 	n -= i;
 	/* tabs and newlines inside: rare */
-	for (i = 0; i < n && (unsigned char)s[i] > '\r'; i++)
+	i = 0;
+#ifdef __SSE2__
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8('\r')), v));
+		if (m) {
+			i += (size_t)__builtin_ctz(m);
+			break;
+		}
+	}
+#endif
+	for (; i < n && (unsigned char)s[i] > '\r'; i++)
 		;
 	for (w = i; i < n; i++)
 		if (s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
@@ -2898,6 +3754,92 @@ alt_add(hbuf *b, const char *s, size_t n)
 }
 
 static void link_close(htok *t);
+static const hframe *parent_for(const htok *t, int tag);
+
+/* bytes of a chain element with its names, a multiple of 4 */
+static size_t
+cel_size(size_t names)
+{
+	return (sizeof(hcel) + names + 3) & ~(size_t)3;
+}
+
+/* append a chain element (there is room); its offset + 1 */
+static inline uint32_t
+cel_add(html_parser *h, const hcel *e, const char *cls, const char *id)
+{
+	size_t off = h->chainlen;
+
+	memcpy(h->chains + off, e, sizeof(*e));
+	if (e->rules < h->celrules)
+		h->celrules = e->rules;
+	if (e->ncls)
+		memcpy(h->chains + off + sizeof(*e), cls, e->ncls);
+	if (e->nid)
+		memcpy(h->chains + off + sizeof(*e) + e->ncls, id, e->nid);
+	h->chainlen += cel_size((size_t)e->ncls + e->nid);
+	return (uint32_t)off + 1;
+}
+
+/*
+ * Keep the chain of a link that is shown for now, for late_why(): the
+ * element at stack index at, or (self not NULL) the void element being read
+ * with the style self, below the element at; then the elements their look
+ * comes from, up to the root. The elements are kept once, however many
+ * links are in them. Returns the hcel of the link + 1, or 0 when there is
+ * no room.
+ */
+static uint32_t
+chain_keep(htok *t, unsigned at, const hstyle *self)
+{
+	html_parser *h = t->h;
+	unsigned path[HTML_CHAIN], n = 0, i;
+	uint32_t up = 0;
+	size_t need = 0;
+	hattr *c = NULL, *d = NULL;
+	hcel e;
+
+	if (t->inner || t->side == NULL)
+		return 0;
+	/* the elements not kept yet, from the link up */
+	for (i = at; i > 0 && i < t->depth && n < HTML_CHAIN; i = t->side[i].par) {
+		const hside *sd = &t->side[i];
+		if (sd->cel && sd->gen == h->chaingen) {
+			up = sd->cel;
+			break;
+		}
+		path[n++] = i;
+		need += cel_size((size_t)sd->ncls + sd->nid);
+	}
+	if (self != NULL) {
+		c = t->aseen & 1u << A_CLASS ? attr_get(t, A_CLASS) : NULL;
+		d = t->aseen & 1u << A_ID ? attr_get(t, A_ID) : NULL;
+		e.ncls = (uint16_t)(c == NULL ? 0 : c->len < HTML_ELEM_NAMES ? c->len : HTML_ELEM_NAMES);
+		e.nid = (uint16_t)(d == NULL ? 0 : d->len < HTML_ELEM_NAMES ? d->len : HTML_ELEM_NAMES);
+		need += cel_size((size_t)e.ncls + e.nid);
+	}
+	if (!arena_room(&h->chains, &h->chainlen, &h->chaincap, need, HTML_HOLD_MAX))
+		return 0;
+	if (self != NULL) {
+		/* the void element last, on top of its chain */
+		hcel v = { .tag = T_AREA, .ncls = e.ncls, .nid = e.nid, .rules = h->sheet.nr,
+		           .inl = self->inl, .inl_imp = self->inl_imp };
+		e = v;
+	}
+	while (n-- > 0) {
+		hside *sd = &t->side[path[n]];
+		hcel x = { .up = up, .tag = t->st[path[n]].tag, .ncls = sd->ncls, .nid = sd->nid,
+		           .rules = sd->rules, .inl = sd->inl, .inl_imp = sd->inl_imp };
+		const char *nm = t->nms ? t->nms + sd->noff : NULL;  /* none kept: no names */
+		up = cel_add(h, &x, nm, nm ? nm + sd->ncls : NULL);
+		sd->cel = up;
+		sd->gen = h->chaingen;
+	}
+	if (self != NULL) {
+		e.up = up;
+		up = cel_add(h, &e, c ? c->v : NULL, d ? d->v : NULL);
+	}
+	return up;
+}
 
 static void
 link_free(hlink *L)
@@ -2931,7 +3873,7 @@ link_open(htok *t, unsigned at)
 {
 	html_parser *h = t->h;
 	hlink *L;
-	hattr *href = &t->attr[A_HREF];
+	hattr *href = attr_get(t, A_HREF);
 
 	if (t->nlink == HTML_LINK_NEST || (t->nlink && !link_alloc(h, &t->link[t->nlink])))
 		link_close(t);
@@ -2969,6 +3911,7 @@ link_open(htok *t, unsigned at)
 			link_before(t, L->bvis, t->st[at].twhy ? L->ball : NULL);
 		L->ball_ok = L->why || t->st[at].twhy;
 	}
+	L->chain = L->why ? 0 : chain_keep(t, at, NULL);
 }
 
 /* does b hold a run of hidden text? */
@@ -3030,6 +3973,7 @@ link_close(htok *t)
 			why = L->img_why;
 	}
 	pd = pend_take(t, "a", L->href, L->hlen, L->has_href, L->trunc, !L->why && shown, why);
+	pd->chain = pd->l.visible ? L->chain : 0;
 	if (has_hidden(&L->raw))
 		cook(L->raw.p, L->raw.len, true, COOK_TEXT, pd->text, HTML_TEXT_MAX, NULL);
 	else
@@ -3042,11 +3986,11 @@ link_close(htok *t)
 
 /* <area href> and <link href>: a link with no content */
 static void
-link_empty(htok *t, const char *tag, uint8_t why, int textattr)
+link_empty(htok *t, const char *tag, uint8_t why, int textattr, const hstyle *self)
 {
 	html_parser *h = t->h;
-	hattr *href = &t->attr[A_HREF];
 	bool has = t->aseen & 1u << A_HREF;
+	hattr *href = has ? attr_get(t, A_HREF) : &t->attr[A_HREF];
 	hpend *pd;
 
 	pend_deliver(h);
@@ -3060,31 +4004,47 @@ link_empty(htok *t, const char *tag, uint8_t why, int textattr)
 	size_t hl = has ? href_clean(href->v, href->len) : 0;
 	pd = pend_take(t, tag, href->v, hl, has, has && href->trunc, why == R_NONE, why);
 	if (t->aseen & 1u << textattr) {
-		hattr *a = &t->attr[textattr];
+		hattr *a = attr_get(t, textattr);
 		cook(a->v, a->len, true, COOK_PLAIN, textattr == A_ALT ? pd->alt : pd->text,
 		    textattr == A_ALT ? HTML_LINK_ALT : HTML_TEXT_MAX, NULL);
 		if (why == R_NONE && textattr == A_ALT)
 			memcpy(pd->valt, pd->alt, strlen(pd->alt) + 1);
 	}
 	memcpy(pd->before, why == R_NONE ? bvis : ball, HTML_AROUND + 1);
+	if (why == R_NONE && self != NULL)
+		pd->chain = chain_keep(t, (unsigned)(parent_for(t, T_AREA) - t->st), self);
 }
 
+static void tok_text_all(htok *t, const char *p, size_t n, bool verbatim);
+
+/* text with no NUL in it: the white space between two tags, most often, for
+ * the block ring alone */
+static inline void
+tok_text_nonul(htok *t, const char *p, size_t n, bool verbatim)
+{
+	hbuf *b = &t->ring;
+	const hpend *pd = &t->h->pend;
+
+	if (n <= 16 && b->len + n + 2 <= b->cap && t->nlink == 0 && !(pd->on && pd->owner == t)) {
+		if (b->run != t->run || t->run == 0 || b->len == 0) {
+			b->p[b->len++] = 0;
+			b->p[b->len++] = (char)SEG_CLASS(t->twhy, verbatim);
+			b->run = t->run;
+		}
+		copy_short(b->p + b->len, p, n);
+		b->len += n;
+		return;
+	}
+	tok_text_all(t, p, n, verbatim);
+}
+
+/* text with no NUL in it, for every buffer that wants it */
 static void
-tok_text(htok *t, const char *p, size_t n, bool verbatim)
+tok_text_all(htok *t, const char *p, size_t n, bool verbatim)
 {
 	uint8_t cls = SEG_CLASS(t->twhy, verbatim);
 	hpend *pd = &t->h->pend;
-	const char *z = find_nul(p, n);
 
-	if (z) {
-		/* a NUL must not pass for a mark: it goes in as 0x01 (dropped later) */
-		if (z > p)
-			tok_text(t, p, (size_t)(z - p), verbatim);
-		tok_text(t, "\x01", 1, verbatim);
-		if (z + 1 < p + n)
-			tok_text(t, z + 1, (size_t)(p + n - z - 1), verbatim);
-		return;
-	}
 	seg_ring(&t->ring, p, n, cls, t->run);
 	for (unsigned i = 0; i < t->nlink; i++)
 		seg_head(&t->link[i].raw, p, n, cls, t->run);
@@ -3092,6 +4052,23 @@ tok_text(htok *t, const char *p, size_t n, bool verbatim)
 		seg_head(&pd->araw, p, n, cls, t->run);
 		pend_check(t->h);
 	}
+}
+
+static void
+tok_text(htok *t, const char *p, size_t n, bool verbatim)
+{
+	const char *z;
+
+	while ((z = find_nul(p, n)) != NULL) {
+		/* a NUL must not pass for a mark: it goes in as 0x01 (dropped later) */
+		if (z > p)
+			tok_text_nonul(t, p, (size_t)(z - p), verbatim);
+		tok_text_nonul(t, "\x01", 1, verbatim);
+		n -= (size_t)(z - p) + 1;
+		p = z + 1;
+	}
+	if (n)
+		tok_text_nonul(t, p, n, verbatim);
 }
 
 /* a block starts or ends */
@@ -3355,20 +4332,14 @@ raw_text(htok *t, const char *p, size_t n)
 }
 
 /* ---- tree construction ---------------------------------------------------------------- */
-static void
+static inline void
 tok_refresh(htok *t)
 {
 	const hframe *f = &t->st[t->depth - 1];
 
-	if (f->fl & FR_TABLECTX) {
-		/* text here is fostered out of the table */
-		unsigned i = t->depth - 1;
-		while (i > 0 && t->st[i].tag != T_TABLE)
-			i--;
-		if (i > 0)
-			f = &t->st[i - 1];
-	}
-	t->twhy = f->twhy;
+	if (f->fl & FR_TABLECTX && f->tab > 0)
+		f = &t->st[f->tab - 1];  /* text here is fostered out of the table */
+	t->twhy = f->twhy || !(f->fl & FR_CLOSED) ? f->twhy : R_DETAILS;
 }
 
 static void
@@ -3382,6 +4353,8 @@ pop_to(htok *t, unsigned idx)
 		if (fl & FR_LINK && t->nlink && t->link[t->nlink - 1].at == t->depth - 1)
 			link_close(t);
 		t->depth--;
+		t->open[tag]--;
+		t->nmlen = t->side[t->depth].noff;
 		if (fl & FR_BLOCK)
 			boundary(t);
 		if (fl & FR_RAW)
@@ -3405,9 +4378,13 @@ frame_is(const hframe *f, int tag, uint32_t hash)
 enum { SC_DEFAULT, SC_BUTTON, SC_LIST, SC_TABLE };
 
 /* the open element tag (-1: any heading) in scope, or -1 */
-static int
+static inline int
 scope_find(const htok *t, int tag, uint32_t hash, int sc)
 {
+	if (tag >= 0 ? t->open[tag] == 0
+	    : (t->open[T_H1] | t->open[T_H2] | t->open[T_H3] | t->open[T_H4] | t->open[T_H5] |
+	          t->open[T_H6]) == 0)
+		return -1;
 	for (int i = (int)t->depth - 1; i >= 1; i--) {
 		const hframe *f = &t->st[i];
 		int ft = f->tag;
@@ -3432,31 +4409,92 @@ parent_for(const htok *t, int tag)
 {
 	const hframe *top = &t->st[t->depth - 1];
 
-	if (top->fl & FR_TABLECTX && !(tagdefs[tag].fl & TF_TABLE) && tag != T_STYLE &&
-	    tag != T_SCRIPT && tag != T_TEMPLATE && tag != T_FORM && tag != T_INPUT) {
-		unsigned i = t->depth - 1;
-		while (i > 0 && t->st[i].tag != T_TABLE)
-			i--;
-		if (i > 0)
-			return &t->st[i - 1];
-	}
+	if (top->fl & FR_TABLECTX && top->tab > 0 && !(tagdefs[tag].fl & TF_TABLE) &&
+	    tag != T_STYLE && tag != T_SCRIPT && tag != T_TEMPLATE && tag != T_FORM &&
+	    tag != T_INPUT)
+		return &t->st[top->tab - 1];
 	return top;
 }
 
-static hframe *
-push(htok *t, int tag, const hstyle *s, uint8_t force)
+/* Push an element with computed style s (NULL: none) or, when ready is not
+ * NULL, the frame made for it already. */
+/* The reason imposed on an element started in a closed <details>: all of
+ * its content is hidden but its first <summary>. */
+static inline uint8_t
+closed_force(htok *t, int tag, uint8_t force)
+{
+	if (t->open[T_DETAILS] == 0)
+		return force;
+	hframe *par = (hframe *)parent_for(t, tag);
+	if (!(par->fl & FR_CLOSED))
+		return force;
+	if (tag == T_SUMMARY && !(par->fl & FR_SUMMARY)) {
+		par->fl |= FR_SUMMARY;
+		return force;
+	}
+	return force ? force : R_DETAILS;
+}
+
+/* the class and id of the element being started, on the names stack */
+static void
+side_names(htok *t, hside *sd)
+{
+	size_t nc = 0, ni = 0;
+	hattr *c = NULL, *i = NULL;
+
+	sd->noff = (uint32_t)t->nmlen;
+	sd->ncls = sd->nid = 0;
+	if (!(t->aseen & (1u << A_CLASS | 1u << A_ID)))
+		return;
+	if (t->aseen & 1u << A_CLASS)
+		c = attr_get(t, A_CLASS), nc = c->len < HTML_ELEM_NAMES ? c->len : HTML_ELEM_NAMES;
+	if (t->aseen & 1u << A_ID)
+		i = attr_get(t, A_ID), ni = i->len < HTML_ELEM_NAMES ? i->len : HTML_ELEM_NAMES;
+	if (t->nmlen + nc + ni > HTML_NAMES_MAX ||
+	    (t->nms == NULL && (t->nms = malloc(HTML_NAMES_MAX)) == NULL))
+		return;
+	if (nc)
+		memcpy(t->nms + t->nmlen, c->v, nc);
+	if (ni)
+		memcpy(t->nms + t->nmlen + nc, i->v, ni);
+	t->nmlen += nc + ni;
+	sd->ncls = (uint16_t)nc;
+	sd->nid = (uint16_t)ni;
+}
+
+static inline __attribute__((always_inline)) hframe *
+push_frame(htok *t, int tag, const hstyle *s, uint8_t force, const hframe *ready, uint32_t inl,
+    uint32_t inl_imp)
 {
 	html_parser *h = t->h;
+	const hframe *par;
 	hframe *f;
+	hside *sd;
 
-	if (t->depth > h->lim.max_depth ||
-	    !grow((void **)&t->st, &t->stcap, sizeof(hframe), t->depth + 1, h->lim.max_depth + 1)) {
+	if (t->depth > h->lim.max_depth || (t->depth + 1 > t->stcap &&
+	    !grow((void **)&t->st, &t->stcap, sizeof(hframe), t->depth + 1, h->lim.max_depth + 1)) ||
+	    (t->depth + 1 > t->sidecap &&
+	    !grow((void **)&t->side, &t->sidecap, sizeof(hside), t->depth + 1, h->lim.max_depth + 1))) {
 		t->over++;
 		limit_hit(h, "MaxHtmlDepth");
 		return NULL;
 	}
+	par = parent_for(t, tag);
 	f = &t->st[t->depth];
-	frame_make(t, f, parent_for(t, tag), tag, s, force);
+	if (ready != NULL) {
+		*f = *ready;
+		f->hash = t->nhash;
+	} else
+		frame_make(t, f, par, tag, s, force);
+	sd = &t->side[t->depth];
+	sd->rules = h->sheet.nr;
+	sd->par = (uint32_t)(par - t->st);
+	sd->inl = inl;
+	sd->inl_imp = inl_imp;
+	sd->cel = 0;
+	side_names(t, sd);
+	f->tab = tag == T_TABLE ? t->depth : t->st[t->depth - 1].tab;
+	t->open[tag]++;
 	t->depth++;
 	if (f->fl & FR_BLOCK)
 		boundary(t);
@@ -3466,13 +4504,102 @@ push(htok *t, int tag, const hstyle *s, uint8_t force)
 	return f;
 }
 
+static inline hframe *
+push(htok *t, int tag, const hstyle *s, uint8_t force)
+{
+	return push_frame(t, tag, s, force, NULL, s ? s->inl : 0, s ? s->inl_imp : 0);
+}
+
+static void
+look_of(const hframe *f, hlook *k)
+{
+	k->why = f->why;
+	k->vwhy = f->vwhy;
+	k->cwhy = f->cwhy;
+	k->fl = f->fl & (FR_FOREIGN | FR_BGUNK);
+	k->opacity = f->opacity;
+	k->font = f->font;
+	k->bglum = f->bglum;
+	k->color = f->color;
+	k->bg = f->bg;
+}
+
+/* The style cache entry of the element being started when its computed
+ * style is that entry's and nothing else's: its only attribute of the
+ * cascade is a style attribute (in the cache), no rule of the sheet can
+ * apply, and neither is it a link (whose colour is the document's). Then
+ * frame_make depends on that entry, the tag, the imposed reason and the
+ * look of the parent alone. NULL otherwise. */
+static const style_entry *
+frame_memo_entry(htok *t, int tag)
+{
+	const hsheet *sh = &t->h->sheet;
+	style_cache *c = t->h->styles;
+	uint32_t a = t->aseen;
+	hattr *st = &t->attr[A_STYLE];
+
+	if (c == NULL || (a & style_attrs_of(tag)) != 1u << A_STYLE || st->trunc || st->len == 0 ||
+	    st->len >= STYLE_CACHE_LEN || tag == T_A || tag == T_DETAILS || tag == T_DIALOG ||
+	    sh->tagrule[tag] ||
+	    (a & 1u << A_CLASS && (sh->kinds & 1 << SEL_CLASS || t->attr[A_CLASS].trunc)) ||
+	    (a & 1u << A_ID && (sh->kinds & 1 << SEL_ID || t->attr[A_ID].trunc)))
+		return NULL;
+	style_entry *set = &c->e[2 * style_set(st->v, st->len)];
+	for (unsigned i = 0; i < 2; i++)
+		if (set[i].len == st->len && memcmp(set[i].s, st->v, st->len) == 0)
+			return &set[i];
+	return NULL;
+}
+
+/* push an element that styled() says may have a style of its own */
+static hframe *
+push_styled(htok *t, int tag, uint8_t force)
+{
+	const style_entry *se = frame_memo_entry(t, tag);
+	fmemo *m = NULL;
+	hlook k;
+	hstyle s;
+	hframe *f;
+
+	if (se != NULL) {
+		const hframe *par = parent_for(t, tag);
+		style_cache *c = t->h->styles;
+		size_t i = (size_t)(se - c->e);
+
+		look_of(par, &k);
+		m = &c->memo[(i * 7 + (unsigned)tag * 5 + k.why + k.cwhy) * 2 & (FRAME_MEMO - 1)];
+		for (unsigned w = 0; w < 2; w++)
+			if (m[w].se == se && m[w].gen == se->gen && m[w].tag == tag &&
+			    m[w].force == force && memcmp(&m[w].par, &k, sizeof(k)) == 0) {
+				m[0].lru = (uint8_t)(w ^ 1);
+				return push_frame(t, tag, NULL, force, &m[w].out, m[w].inl, m[w].inl_imp);
+			}
+		m += m[0].lru;  /* replaced: the one of the two used less recently */
+		c->memo[(size_t)(m - c->memo) & ~(size_t)1].lru ^= 1;
+	}
+	style_for(t, tag, &s);
+	f = push(t, tag, &s, force);
+	if (f != NULL && m != NULL && se->len) {
+		m->se = se;
+		m->gen = se->gen;
+		m->tag = (uint16_t)tag;
+		m->force = force;
+		m->par = k;
+		m->out = *f;
+		m->inl = s.inl;
+		m->inl_imp = s.inl_imp;
+	}
+	return f;
+}
+
 static void
 push_plain(htok *t, int tag, uint8_t force)
 {
-	hstyle s;
-
-	style_for(t, tag, &s);
-	push(t, tag, &s, force);
+	force = closed_force(t, tag, force);
+	if (!styled(t, tag))
+		push(t, tag, NULL, force);
+	else
+		push_styled(t, tag, force);
 }
 
 /* an element no tag names (the implied head): no attributes */
@@ -3480,11 +4607,9 @@ static void
 push_implied(htok *t, int tag, uint8_t force)
 {
 	uint32_t seen = t->aseen;
-	hstyle s;
 
-	style_init(&s);
-	t->aseen = 0;
-	push(t, tag, &s, force);
+	t->aseen = 0;  /* the attributes are the next element's */
+	push(t, tag, NULL, force);
 	t->aseen = seen;
 }
 
@@ -3558,14 +4683,14 @@ image(htok *t, int tag, uint8_t force)
 	if (t->nlink == 0)
 		return;
 	style_for(t, tag, &s);
-	frame_make(t, &f, parent_for(t, tag), tag, &s, force);
+	frame_make(t, &f, parent_for(t, tag), tag, &s, closed_force(t, tag, force));
 	uint8_t why = f.why ? f.why : f.vwhy;
 	bool tiny = (s.w >= 0 && s.w <= 1) || (s.h >= 0 && s.h <= 1);
 	bool shown = !why && !tiny;
 	for (unsigned i = 0; i < t->nlink; i++) {
 		hlink *L = &t->link[i];
 		if (t->aseen & 1u << A_ALT) {
-			hattr *a = &t->attr[A_ALT];
+			hattr *a = attr_get(t, A_ALT);
 			alt_add(&L->alt, a->v, a->len);
 			if (shown)
 				alt_add(&L->valt, a->v, a->len);
@@ -3596,14 +4721,14 @@ void_element(htok *t, int tag, uint8_t force)
 		hstyle s;
 		hframe f;
 		style_for(t, tag, &s);
-		frame_make(t, &f, par, tag, &s, force);
-		link_empty(t, "area", f.why ? f.why : f.vwhy, A_ALT);
+		frame_make(t, &f, par, tag, &s, closed_force(t, tag, force));
+		link_empty(t, "area", f.why ? f.why : f.vwhy, A_ALT, &s);
 		break;
 	}
 	case T_LINK:
 		why = par->why ? par->why : force ? force : R_HEAD;
 		if (t->aseen & 1u << A_HREF)
-			link_empty(t, "link", why, A_TITLE);
+			link_empty(t, "link", why, A_TITLE, NULL);
 		break;
 	}
 }
@@ -3822,11 +4947,13 @@ tree_start(htok *t, int tag)
 	else if (raw_reason(tag))
 		force = force ? force : raw_reason(tag);
 
-	hstyle s;
-	style_for(t, tag, &s);
 	if (tfl & TF_FOREIGN && t->selfclose)
 		return S_DATA;
-	f = push(t, tag, &s, force);
+	force = closed_force(t, tag, force);
+	if (styled(t, tag))
+		f = push_styled(t, tag, force);
+	else
+		f = push(t, tag, NULL, force);
 
 	if (tag == T_NOSCRIPT && t->mode == M_IN_HEAD)
 		t->mode = M_IN_HEAD_NOSCRIPT;
@@ -3945,51 +5072,44 @@ tree_end(htok *t, int tag, uint32_t hash)
 }
 
 /* ---- the tokenizer --------------------------------------------------------------------- */
+/* a[1..n) in any case equals the lower-case letters lit[1..n) */
 static inline bool
-lit_eq(const char *a, const char *lit, size_t n)
+attr_is(const char *a, const char *lit, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (a[i] != lit[i])
+	for (size_t i = 1; i < n; i++)
+		if ((a[i] | 0x20) != lit[i])
 			return false;
 	return true;
 }
 
-static int
+/* the slot of the attribute named n[0..len) in any case, or -1; every name
+ * kept is letters only, so n[i] | 0x20 equals a letter only when n[i] is
+ * that letter in either case */
+static inline int
 attr_slot(const char *n, size_t len)
 {
-#define ATTR(lit, id) if (lit_eq(n, lit, sizeof(lit) - 1)) return id
-	switch (len) {
-	case 2:
-		ATTR("id", A_ID);
-		break;
-	case 3:
-		ATTR("alt", A_ALT);
-		break;
-	case 4:
-		ATTR("href", A_HREF);
-		ATTR("size", A_SIZE);
-		ATTR("text", A_TEXT);
-		ATTR("link", A_LINK);
-		break;
-	case 5:
-		ATTR("style", A_STYLE);
-		ATTR("class", A_CLASS);
-		ATTR("color", A_COLOR);
-		ATTR("width", A_WIDTH);
-		ATTR("title", A_TITLE);
-		break;
-	case 6:
-		ATTR("hidden", A_HIDDEN);
-		ATTR("height", A_HEIGHT);
-		break;
-	case 7:
-		ATTR("bgcolor", A_BGCOLOR);
-		break;
-	case 10:
-		ATTR("background", A_BACKGROUND);
-		break;
-	}
-#undef ATTR
+	/* by length, then first letter */
+	static const struct {
+		char name[11];
+		uint8_t slot;
+	} names[] = {
+		{ "id", A_ID }, { "alt", A_ALT }, { "href", A_HREF }, { "size", A_SIZE },
+		{ "text", A_TEXT }, { "link", A_LINK }, { "open", A_OPEN }, { "style", A_STYLE },
+		{ "class", A_CLASS },
+		{ "color", A_COLOR }, { "width", A_WIDTH }, { "title", A_TITLE },
+		{ "hidden", A_HIDDEN }, { "height", A_HEIGHT }, { "bgcolor", A_BGCOLOR },
+		{ "background", A_BACKGROUND },
+	};
+	/* names[first[len] .. first[len + 1]) have len bytes */
+	static const uint8_t first[12] = { 0, 0, 0, 1, 2, 7, 12, 14, 15, 15, 15, 16 };
+	int c0;
+
+	if (len < 2 || len > 10)
+		return -1;
+	c0 = (unsigned char)n[0] | 0x20;
+	for (unsigned i = first[len]; i < first[len + 1]; i++)
+		if (names[i].name[0] == c0 && attr_is(n, names[i].name, len))
+			return names[i].slot;
 	return -1;
 }
 
@@ -4000,10 +5120,12 @@ attr_begin(htok *t)
 	t->aslot = -1;
 }
 
-static void
-attr_name_done(htok *t)
+/* the attribute's name is n[0..len) (in any case), or the first bytes of
+ * it when len is over HTML_NAME_MAX */
+static inline void
+attr_name_done(htok *t, const char *n, size_t len)
 {
-	int slot = t->aall <= HTML_NAME_MAX ? attr_slot(t->an, t->alen) : -1;
+	int slot = len <= HTML_NAME_MAX ? attr_slot(n, len) : -1;
 
 	if (t->inner && slot != A_HREF && slot != A_ALT && slot != A_TITLE)
 		slot = -1;  /* in a comment only what a hidden link carries matters */
@@ -4015,6 +5137,18 @@ attr_name_done(htok *t)
 		t->aslot = slot;
 	} else
 		t->aslot = -1;
+}
+
+/* a piece of the value of the attribute being read, with no NUL in it */
+static inline void
+attr_value_nonul(htok *t, const char *s, size_t n)
+{
+	hattr *a = &t->attr[t->aslot];
+
+	if (n > a->cap - a->len)
+		n = a->cap - a->len, a->trunc = true;
+	memcpy(a->v + a->len, s, n);
+	a->len += n;
 }
 
 static void
@@ -4046,6 +5180,7 @@ attr_value(htok *t, const char *s, size_t n)
 static void
 name_begin(htok *t, bool end)
 {
+	t->nword = 0;
 	t->endtag = end;
 	t->selfclose = false;
 	t->nlen = t->nall = 0;
@@ -4056,6 +5191,8 @@ static void
 name_add(htok *t, int c)
 {
 	c = lower(c);
+	if (t->nlen < 8)
+		t->nword |= (uint64_t)(uint8_t)c << (8 * t->nlen);
 	if (t->nlen < HTML_NAME_MAX)
 		t->name[t->nlen++] = (char)c;
 	t->nall++;
@@ -4064,7 +5201,7 @@ name_add(htok *t, int c)
 static int
 tag_id(const htok *t)
 {
-	return t->nall > HTML_NAME_MAX ? T_OTHER : tag_lookup(t->name, t->nlen);
+	return t->nall > 12 ? T_OTHER : tag_lookup(t->nword, t->name, t->nlen);
 }
 
 /* A tag in a comment's text. Nothing there is rendered, so no tree is built:
@@ -4086,6 +5223,7 @@ inner_tag(htok *t, int tag)
 		hattr *a = &t->attr[__builtin_ctz(dec)];
 		a->len = attr_decode(a->v, a->len);
 	}
+	t->adec = t->aseen;
 	switch (tag) {
 	case T_A:
 		while (t->nlink)
@@ -4099,11 +5237,11 @@ inner_tag(htok *t, int tag)
 				alt_add(&t->link[i].alt, t->attr[A_ALT].v, t->attr[A_ALT].len);
 		return S_DATA;
 	case T_AREA:
-		link_empty(t, "area", R_COMMENT, A_ALT);
+		link_empty(t, "area", R_COMMENT, A_ALT, NULL);
 		return S_DATA;
 	case T_LINK:
 		if (t->aseen & 1u << A_HREF)
-			link_empty(t, "link", R_COMMENT, A_TITLE);
+			link_empty(t, "link", R_COMMENT, A_TITLE, NULL);
 		return S_DATA;
 	case T_PLAINTEXT:
 		return S_PLAINTEXT;
@@ -4125,27 +5263,24 @@ emit_tag(htok *t)
 	t->run++;
 	if (t->inner)
 		return inner_tag(t, tag);
-	/* the name's hash: for unknown elements, and for the style sheet */
+	/* the name's hash tells unknown elements apart; style_for works it
+	 * out for the others when the style sheet needs it */
 	t->nhash = 0;
-	if (tag == T_OTHER || t->h->sheet.kinds & SHEET_TAGHASH) {
-		t->nhash = FNV_INIT;
-		for (size_t i = 0; i < t->nlen; i++)
-			t->nhash = FNV_STEP(t->nhash, t->name[i]);
-	}
+	t->nhashed = tag == T_OTHER;
+	if (tag == T_OTHER)
+		t->nhash = name_fnv(t->name, t->nlen);
 	if (t->endtag) {
 		tree_end(t, tag, t->nhash);
 		return S_DATA;
 	}
-	for (uint32_t dec = t->aseen; dec; dec &= dec - 1) {
-		hattr *a = &t->attr[__builtin_ctz(dec)];
-		a->len = attr_decode(a->v, a->len);
-	}
+	t->adec = 0;  /* attr_get decodes them as they are needed */
 	if (tag == T_IMAGE)
 		tag = T_IMG;
 	st = tree_start(t, tag);
 	if (t->aseen & 1u << A_LINK && tag == T_BODY) {
 		uint32_t c;
-		if (css_color(t->attr[A_LINK].v, t->attr[A_LINK].len, true, &c))
+		hattr *a = attr_get(t, A_LINK);
+		if (css_color(a->v, a->len, true, &c))
 			t->h->linkcolor = c;
 	}
 	return st;
@@ -4157,31 +5292,97 @@ static void tok_reset(htok *t);
 
 static bool tok_alloc(htok *t);
 
+/*
+ * Could the text of a comment hold a link? Only an <a>, <area> or <link>
+ * makes one, or a URL ("http://", "https://") in the raw text of an element
+ * in it; a comment with no "<a", "<l" (in any case) and no ":/" is tokenized
+ * for nothing, as most of the <!--[if mso]> blocks of templates are.
+ */
+static bool
+comment_matters(const char *s, size_t n)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i lt = _mm_set1_epi8('<'), colon = _mm_set1_epi8(':');
+	for (; i + 17 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, colon)));
+		for (; m; m &= m - 1) {
+			size_t k = i + (size_t)__builtin_ctz(m);
+			int c = s[k + 1] | 0x20;
+			if (s[k] == '<' ? c == 'a' || c == 'l' : s[k + 1] == '/')
+				return true;
+		}
+	}
+#endif
+	for (; i + 1 < n; i++) {
+		int c = s[i + 1] | 0x20;
+		if ((s[i] == '<' && (c == 'a' || c == 'l')) || (s[i] == ':' && s[i + 1] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* The text of a comment: held back (HTML_COMMENT_BUF) until the end of the
+ * comment says whether it can matter, and tokenized as it comes when it is
+ * too long to hold. */
 static void
 comment_data(htok *t, const char *p, size_t n)
 {
-	htok *in = &t->h->tok[1];
+	html_parser *h = t->h;
+	htok *in = &h->tok[1];
 
-	if (!t->inner && n && (in->st || tok_alloc(in)))
+	if (t->inner || n == 0)
+		return;
+	if (!h->cdirect) {
+		if (h->clen + n <= HTML_COMMENT_BUF &&
+		    (h->cbuf != NULL || (h->cbuf = malloc(HTML_COMMENT_BUF)) != NULL)) {
+			memcpy(h->cbuf + h->clen, p, n);
+			h->clen += n;
+			return;
+		}
+		h->cdirect = true;
+		if (h->clen && (in->st || tok_alloc(in))) {
+			tok_feed(in, h->cbuf, h->clen);
+			h->cfed = true;
+		}
+		h->clen = 0;
+	}
+	if (in->st || tok_alloc(in)) {
 		tok_feed(in, p, n);
+		h->cfed = true;
+	}
 }
 
 static void
 comment_end(htok *t)
 {
+	html_parser *h = t->h;
+	htok *in = &h->tok[1];
+
 	t->run++;
-	if (!t->inner && t->h->tok[1].st) {
-		htok *in = &t->h->tok[1];
+	if (t->inner)
+		return;
+	if (h->clen && comment_matters(h->cbuf, h->clen) && (in->st || tok_alloc(in))) {
+		tok_feed(in, h->cbuf, h->clen);
+		h->cfed = true;
+	}
+	h->clen = 0;
+	h->cdirect = false;
+	if (h->cfed) {
+		h->cfed = false;
 		tok_finish(in);
 		tok_reset(in);
-		if (t->h->pend.on && t->h->pend.owner == in)
-			pend_deliver(t->h);
+		if (h->pend.on && h->pend.owner == in)
+			pend_deliver(h);
 	}
 }
 
 /* data text; it may end the head */
 static void
-data_text(htok *t, const char *p, size_t n, bool verbatim)
+data_text_mode(htok *t, const char *p, size_t n)
 {
 	if (t->mode != M_IN_BODY && t->templates == 0) {
 		size_t i;
@@ -4201,7 +5402,22 @@ data_text(htok *t, const char *p, size_t n, bool verbatim)
 			t->mode = M_IN_BODY;
 		}
 	}
+}
+
+static void
+data_text(htok *t, const char *p, size_t n, bool verbatim)
+{
+	if (t->mode != M_IN_BODY && t->templates == 0)
+		data_text_mode(t, p, n);
 	tok_text(t, p, n, verbatim);
+}
+
+static inline void
+data_text_nonul(htok *t, const char *p, size_t n, bool verbatim)
+{
+	if (t->mode != M_IN_BODY && t->templates == 0)
+		data_text_mode(t, p, n);
+	tok_text_nonul(t, p, n, verbatim);
 }
 
 static bool
@@ -4288,13 +5504,15 @@ dispatch:
 
 	/* ---- data, tags, attributes ---- */
 L_S_DATA:
-	q = find_byte(p, e, '<');
-	if (q == NULL) {
-		data_text(t, p, (size_t)(e - p), false);
+	q = find_byte_nul(p, e, '<', 64);
+	if (q && *q == 0) {
+		/* a NUL in the text: data_text looks for them */
+		q = find_byte(q, e, '<');
+		data_text(t, p, (size_t)((q ? q : e) - p), false);
+	} else if (q == NULL || q > p)
+		data_text_nonul(t, p, (size_t)((q ? q : e) - p), false);
+	if (q == NULL)
 		return;
-	}
-	if (q > p)
-		data_text(t, p, (size_t)(q - p), false);
 	p = q + 1;
 	GO(S_TAG_OPEN);
 
@@ -4332,23 +5550,29 @@ L_S_END_TAG_OPEN:
 
 L_S_TAG_NAME: {
 	size_t nl = t->nlen, na = t->nall;
+	uint64_t nw = t->nword;
 	while (p < e) {
 		c = *p++;
 		if (cclass[(unsigned char)c] & (CC_WS | CC_END)) {
 			t->nlen = nl;
 			t->nall = na;
+			t->nword = nw;
 			if (c == '>')
 				EMIT();
 			if (c == '/')
 				GO(S_SELF_CLOSING);
 			GO(S_BEFORE_ATTR_NAME);
 		}
+		c = (char)lower((unsigned char)c);
+		if (nl < 8)
+			nw |= (uint64_t)(uint8_t)c << (8 * nl);
 		if (nl < HTML_NAME_MAX)
-			t->name[nl++] = (char)lower((unsigned char)c);
+			t->name[nl++] = c;
 		na++;
 	}
 	t->nlen = nl;
 	t->nall = na;
+	t->nword = nw;
 	return;
 }
 
@@ -4373,29 +5597,40 @@ L_S_BEFORE_ATTR_NAME:
 	}
 	GO(S_ATTR_NAME);
 
-L_S_ATTR_NAME: {
-	size_t al = t->alen, aa = t->aall;
-	while (p < e) {
-		c = *p;
-		if (cclass[(unsigned char)c]) {
-			t->alen = al;
-			t->aall = aa;
-			attr_name_done(t);
-			if (c == '=') {
-				p++;
-				GO(S_BEFORE_ATTR_VALUE);
-			}
-			GO(S_AFTER_ATTR_NAME);
-		}
-		p++;
-		if (al < HTML_NAME_MAX)
-			t->an[al++] = (char)lower((unsigned char)c);
-		aa++;
+L_S_ATTR_NAME:
+	q = p;
+#ifdef __SSE2__
+	if (e - p >= 16) {
+		/* the first byte that may end the name: below '!' or from 0x80
+		 * (signed), '=', '>', '/' */
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8('!')), _mm_cmpeq_epi8(v, _mm_set1_epi8('='))),
+		    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')), _mm_cmpeq_epi8(v, _mm_set1_epi8('/')))));
+		q = p + (m ? __builtin_ctz(m) : 16);
 	}
-	t->alen = al;
-	t->aall = aa;
-	return;
-}
+#endif
+	for (; q < e && !cclass[(unsigned char)*q]; q++)
+		;
+	if (t->aall == 0 && q < e) {
+		/* all of the name is in this piece: looked up where it is */
+		attr_name_done(t, p, (size_t)(q - p));
+	} else {
+		size_t k = (size_t)(q - p);
+		if (t->alen + k > HTML_NAME_MAX)
+			k = HTML_NAME_MAX - t->alen;
+		memcpy(t->an + t->alen, p, k);
+		t->alen += k;
+		t->aall += (size_t)(q - p);
+		if (q == e)
+			return;
+		attr_name_done(t, t->an, t->aall);
+	}
+	p = q;
+	if (*p++ == '=')
+		GO(S_BEFORE_ATTR_VALUE);
+	p--;
+	GO(S_AFTER_ATTR_NAME);
 
 L_S_AFTER_ATTR_NAME:
 	p = skip_ws(p, e);
@@ -4439,9 +5674,13 @@ L_S_BEFORE_ATTR_VALUE:
 L_S_AV_DQ:
 L_S_AV_SQ:
 	c = t->state == S_AV_DQ ? '"' : '\'';
-	q = find_byte(p, e, c);
-	if (t->aslot >= 0)
+	if (t->aslot < 0) {
+		q = find_byte_reach(p, e, c, 256);  /* long style values */
+	} else if ((q = find_byte_nul(p, e, c, 256)) && *q == 0) {
+		q = find_byte(q, e, c);
 		attr_value(t, p, (size_t)((q ? q : e) - p));
+	} else
+		attr_value_nonul(t, p, (size_t)((q ? q : e) - p));
 	if (q == NULL)
 		return;
 	p = q + 1;
@@ -4889,6 +6128,8 @@ tok_reset(htok *t)
 	t->state = S_DATA;
 	t->mode = t->inner ? M_IN_BODY : M_BEFORE_HEAD;
 	t->depth = 1;
+	t->nmlen = 0;
+	memset(t->open, 0, sizeof(t->open));
 	t->over = t->templates = 0;
 	t->run++;
 	buf_reset(&t->ring);
@@ -4906,8 +6147,13 @@ tok_free(htok *t)
 	for (int i = 0; i < HTML_LINK_NEST; i++)
 		link_free(&t->link[i]);
 	free(t->st);
+	free(t->side);
+	free(t->nms);
 	free(t->ring.p);
 	t->st = NULL;
+	t->side = NULL;
+	t->sidecap = 0;
+	t->nms = NULL;
 	t->ring.p = NULL;
 }
 
@@ -4918,8 +6164,10 @@ tok_alloc(htok *t)
 	html_parser *h = t->h;
 	hframe *r;
 
-	t->stcap = 0;
+	t->stcap = t->sidecap = 0;
 	t->st = NULL;
+	t->side = NULL;
+	t->nms = NULL;
 	t->ring.p = malloc(HTML_RING);
 	t->ring.cap = HTML_RING;
 	if (!grow((void **)&t->st, &t->stcap, sizeof(hframe), 32, h->lim.max_depth + 1) ||
@@ -4930,6 +6178,7 @@ tok_alloc(htok *t)
 	r = &t->st[0];
 	memset(r, 0, sizeof(*r));
 	r->tag = T_OTHER;
+	r->tab = 0;
 	r->why = t->inner ? R_COMMENT : R_NONE;
 	r->opacity = 1;
 	r->font = 16;
@@ -4949,6 +6198,146 @@ tok_setup(htok *t, html_parser *h, bool inner)
 	t->inner = inner;
 	t->attr = h->attr;
 	t->url.buf = h->urlbuf;
+}
+
+/* ---- rules that come after the link -------------------------------------------- */
+#define LATE_PROPS (1u << P_DISPLAY | 1u << P_VISIBILITY | 1u << P_OPACITY | \
+	1u << P_FONT_SIZE | 1u << P_MSO_HIDE)
+
+/* what the rules that came after it do to one element of a chain */
+typedef struct hlate {
+	uint8_t why;          /* it is not rendered at all */
+	bool vis, font;       /* it is made invisible, its text too small ... */
+	uint8_t fwhy;
+	bool dvis, dfont;     /* ... and it sets visibility, font size at all */
+} hlate;
+
+static void
+late_cel(const html_parser *h, const hcel *e, hlate *r)
+{
+	const hsheet *sh = &h->sheet;
+	const char *names = (const char *)(e + 1), *tn = tagdefs[e->tag].name;
+	size_t tl = tagdefs[e->tag].len;
+	uint32_t taghash = e->tag == T_OTHER ? 0 : name_fnv(tn, tl), inl = e->inl | e->inl_imp;
+	const css_decl *win[2][P_SCALE + 1];
+	uint32_t from[2][P_SCALE + 1];
+	cmatch m[HTML_CSS_MATCH];
+	unsigned nm = 0, i, j;
+	hstyle st;
+
+	memset(r, 0, sizeof(*r));
+	memset(win, 0, sizeof(win));
+	if (e->tag != T_OTHER && sh->kinds & 1 << SEL_TAG && sh->tagrule[e->tag])
+		nm = sheet_lookup(sh, taghash ^ SALT_TAG, SEL_TAG, tn, tl, 0, m, nm);
+	if (e->nid && sh->kinds & 1 << SEL_ID) {
+		const char *p = names + e->ncls;
+		size_t n = e->nid;
+		trim(&p, &n);
+		if (n)
+			nm = sheet_lookup(sh, name_hash(p, n) ^ SALT_ID, SEL_ID, p, n, taghash, m, nm);
+	}
+	if (e->ncls && sh->kinds & 1 << SEL_CLASS) {
+		const char *p = names, *end = names + e->ncls;
+		for (unsigned k = 0; k < HTML_CLASSES && p < end; k++) {
+			while (p < end && is_ws(*p))
+				p++;
+			const char *q = p;
+			while (q < end && !is_ws(*q))
+				q++;
+			if (q > p)
+				nm = sheet_lookup(sh, name_hash(p, (size_t)(q - p)) ^ SALT_CLASS, SEL_CLASS, p,
+				    (size_t)(q - p), taghash, m, nm);
+			p = q;
+		}
+	}
+	for (i = 1; i < nm; i++)
+		for (j = i; j > 0 && cmatch_cmp(&m[j], &m[j - 1]) < 0; j--) {
+			cmatch x = m[j];
+			m[j] = m[j - 1];
+			m[j - 1] = x;
+		}
+	/* the last declaration of each property wins, !important ones apart */
+	for (i = 0; i < nm; i++) {
+		const css_rule *rl = &sh->r[m[i].order];
+		for (j = 0; j < rl->nd; j++) {
+			const css_decl *d = &sh->d[rl->d0 + j];
+			if (d->prop == P_VISIBILITY)
+				r->dvis = true;
+			if (d->prop == P_FONT_SIZE)
+				r->dfont = true;
+			if (!(LATE_PROPS & 1u << d->prop))
+				continue;
+			win[d->imp][d->prop] = d;
+			from[d->imp][d->prop] = m[i].order;
+		}
+	}
+	r->dvis |= (inl & 1u << P_VISIBILITY) != 0;
+	r->dfont |= (inl & 1u << P_FONT_SIZE) != 0;
+	/* the style attribute beats the sheet but for its !important
+	 * declarations: what is left and came late applies */
+	style_init(&st);
+	for (int p = 0; p <= P_SCALE; p++) {
+		int k;
+		if (!(LATE_PROPS & 1u << p) || e->inl_imp & 1u << p)
+			continue;
+		k = win[1][p] ? 1 : e->inl & 1u << p ? -1 : win[0][p] ? 0 : -1;
+		if (k >= 0 && from[k][p] >= e->rules)
+			style_apply(&st, win[k][p]);
+	}
+	if (st.disp == D_NONE)
+		r->why = R_DISPLAY;
+	else if (st.opacity >= 0 && st.opacity < 0.04f)
+		r->why = R_OPACITY;
+	else if (st.mso == 1)
+		r->why = R_MSO;
+	r->vis = st.vis == 1;
+	if (st.fk >= 0 && st.fv < h->lim.min_font_px && (st.fk == F_PX || st.fv <= 0)) {
+		r->font = true;
+		r->fwhy = st.fv <= 0 ? R_FONT0 : R_FONTSMALL;
+	}
+}
+
+/*
+ * Rules of a <style> that comes after an element (one in the body, after the
+ * link it hides): at the end of the document, each element of the chain of
+ * a link still shown (see chain_keep) is looked up again in the whole sheet.
+ * A declaration that wins its cascade and comes from a rule added after the
+ * element was started hides the link when it is display:none, opacity:0 or
+ * mso-hide:all, or visibility:hidden or a font size too small that no
+ * element nearer the link sets again. A later rule does not show what an
+ * earlier one hid, and other properties are not followed.
+ */
+static uint8_t
+late_why(const html_parser *h, uint32_t chain)
+{
+	const hcel *cel[HTML_CHAIN];
+	hlate r[HTML_CHAIN];
+	uint32_t n = 0, i;
+	bool late = false;
+
+	for (uint32_t c = chain; c != 0 && n < HTML_CHAIN; c = cel[n - 1]->up) {
+		cel[n] = (const hcel *)(const void *)(h->chains + c - 1);
+		late |= cel[n++]->rules < h->sheet.nr;
+	}
+	if (!late)
+		return R_NONE;
+	for (i = 0; i < n; i++)
+		late_cel(h, cel[i], &r[i]);
+	/* from the outermost element in */
+	for (i = n; i-- > 0;) {
+		if (r[i].why)
+			return r[i].why;
+		bool vis = r[i].vis, font = r[i].font;
+		for (uint32_t k = i; k-- > 0;) {
+			vis &= !r[k].dvis;
+			font &= !r[k].dfont;
+		}
+		if (vis)
+			return R_VISIBILITY;
+		if (font)
+			return r[i].fwhy;
+	}
+	return R_NONE;
 }
 
 html_parser *
@@ -4979,6 +6368,7 @@ html_new(const html_limits *lim, const html_cb *cb, void *ud)
 		h->cb = *cb;
 	h->ud = ud;
 	h->linkcolor = 0xff0000eeu;
+	h->celrules = UINT32_MAX;
 	s = &h->sheet;
 	s->maxr = h->lim.max_css_rules;
 	s->maxd = s->maxr * 8;
@@ -5022,6 +6412,15 @@ html_finish(html_parser *h)
 	h->finished = true;
 	tok_finish(&h->tok[0]);
 	pend_deliver(h);
+	for (unsigned i = 0; i < h->nheld && h->sheet.nr > h->celrules; i++) {
+		hheld *k = &h->held[i];
+		uint8_t why;
+		if (k->visible && k->chain && (why = late_why(h, k->chain)) != R_NONE) {
+			k->visible = false;
+			k->why = html_reasons[why];
+		}
+	}
+	hold_flush(h);
 }
 
 const char *
@@ -5049,5 +6448,9 @@ html_free(html_parser *h)
 	free(h->pend.href);
 	free(h->pend.araw.p);
 	free(h->scratch);
+	free(h->cbuf);
+	free(h->held);
+	free(h->hold);
+	free(h->chains);
 	free(h);
 }
