@@ -5,11 +5,19 @@
  *
  * For each file, feeds the same bytes again and again to html_feed() +
  * html_finish() and to libxml2's push parser (htmlCreatePushParserCtxt /
- * htmlParseChunk, with a SAX handler that only counts start elements), in
- * the same run: ROUNDS (default 5) alternating rounds of about SECONDS
- * (default 0.2) per side, timed in CPU time, the best round of each side
- * kept, so that a busy machine disturbs the ratio less. Prints both
- * throughputs in MB/s and their ratio, then the totals. Creating and
+ * htmlParseChunk) with three handlers, in the same run:
+ *
+ *   sax    only startElement, counting: the least work libxml2 can be asked
+ *          for, the baseline the ratio is taken against;
+ *   text   startElement, endElement and characters, counting: the events a
+ *          link finder needs at the least (ours finds links and their text);
+ *   tree   libxml2's default SAX2 handler, which builds the document tree
+ *          (what htmlReadMemory does).
+ *
+ * ROUNDS (default 5) alternating rounds of about SECONDS (default 0.2) per
+ * side, timed in CPU time, the best round of each side kept, so that a busy
+ * machine disturbs the ratio less. Prints the throughputs in MB/s and the
+ * ratios of ours to sax and to tree, then the totals. Creating and
  * freeing the parsers is not timed (both sides alike) unless -a: then the
  * whole cost of a message is. CHUNK: feed in pieces of that many bytes
  * (default: the whole file at once).
@@ -51,6 +59,26 @@ count_start(void *ud, const xmlChar *name, const xmlChar **attrs)
 	(void)attrs;
 	(*(unsigned long *)ud)++;
 }
+
+static unsigned long text_bytes, end_tags;  /* what the text handler sees */
+
+static void
+count_end(void *ud, const xmlChar *name)
+{
+	(void)ud;
+	(void)name;
+	end_tags++;
+}
+
+static void
+count_text(void *ud, const xmlChar *ch, int len)
+{
+	(void)ud;
+	(void)ch;
+	text_bytes += (unsigned long)len;
+}
+
+enum { X_SAX, X_TEXT, X_TREE, X_N };
 
 static char *
 slurp(const char *path, size_t *len)
@@ -112,17 +140,22 @@ run_ours(const char *buf, size_t len, size_t chunk, unsigned long iters, unsigne
 }
 
 static double
-run_libxml2(const char *buf, size_t len, size_t chunk, unsigned long iters, unsigned long *elems)
+run_libxml2(int mode, const char *buf, size_t len, size_t chunk, unsigned long iters,
+    unsigned long *elems)
 {
 	htmlSAXHandler sax;
 	double spent = 0;
 
 	memset(&sax, 0, sizeof(sax));
 	sax.startElement = count_start;
+	if (mode == X_TEXT) {
+		sax.endElement = count_end;
+		sax.characters = count_text;
+	}
 	for (unsigned long i = 0; i < iters; i++) {
 		double t0 = now();
-		htmlParserCtxtPtr ctxt = htmlCreatePushParserCtxt(&sax, elems, NULL, 0, NULL,
-		    XML_CHAR_ENCODING_UTF8);
+		htmlParserCtxtPtr ctxt = htmlCreatePushParserCtxt(mode == X_TREE ? NULL : &sax, elems,
+		    NULL, 0, NULL, XML_CHAR_ENCODING_UTF8);
 		if (ctxt == NULL) {
 			fprintf(stderr, "htmlbench: libxml2 context failed\n");
 			exit(1);
@@ -135,6 +168,15 @@ run_libxml2(const char *buf, size_t len, size_t chunk, unsigned long iters, unsi
 		htmlParseChunk(ctxt, NULL, 0, 1);
 		if (!whole_cost)
 			spent += now() - t0;
+		if (mode == X_TREE) {
+			if (ctxt->myDoc == NULL) {
+				fprintf(stderr, "htmlbench: libxml2 built no tree\n");
+				exit(1);
+			}
+			(*elems)++;
+			xmlFreeDoc(ctxt->myDoc);
+			ctxt->myDoc = NULL;
+		}
 		htmlFreeParserCtxt(ctxt);
 		if (whole_cost)
 			spent += now() - t0;
@@ -154,7 +196,8 @@ calibrate(double per_run, double secs)
 int
 main(int argc, char **argv)
 {
-	double secs = 0.2, tot_ours = 0, tot_xml = 0, bytes_ours = 0, bytes_xml = 0;
+	static const char *const mname[X_N] = { "sax", "text", "tree" };
+	double secs = 0.2, tot_ours = 0, bytes_ours = 0, tot_x[X_N] = { 0 }, bytes_x[X_N] = { 0 };
 	size_t chunk = 0;
 	int c, rounds = 5;
 
@@ -182,12 +225,13 @@ main(int argc, char **argv)
 		return 2;
 	}
 	xmlInitParser();
-	printf("%-40s %8s %10s %10s %7s %6s %6s\n", "file", "bytes", "ours MB/s", "libxml2", "ratio",
-	    "links", "elems");
+	printf("%-28s %6s %9s %9s %9s %9s %7s %7s %5s %5s\n", "file", "bytes", "ours MB/s",
+	    "sax MB/s", "text MB/s", "tree MB/s", "vs sax", "vs tree", "links", "elems");
 	for (int i = optind; i < argc; i++) {
 		size_t len;
 		char *buf = slurp(argv[i], &len);
-		unsigned long links = 0, elems = 0;
+		unsigned long links = 0, elems = 0, n[X_N];
+		double t1 = 0, tx[X_N] = { 0 }, mbx[X_N];
 
 		if (buf == NULL || len == 0) {
 			fprintf(stderr, "htmlbench: %s: %s\n", argv[i], buf ? "empty" : strerror(errno));
@@ -196,30 +240,44 @@ main(int argc, char **argv)
 		}
 		size_t ch = chunk ? chunk : len;
 		unsigned long n1 = calibrate(run_ours(buf, len, ch, 3, &links) / 3, secs);
-		unsigned long n2 = calibrate(run_libxml2(buf, len, ch, 3, &elems) / 3, secs);
-		double t1 = 0, t2 = 0;
+		for (int m = 0; m < X_N; m++)
+			n[m] = calibrate(run_libxml2(m, buf, len, ch, 3, &elems) / 3, secs);
 		for (int r = 0; r < rounds; r++) {
-			double a, b;
+			double a;
 			links = elems = 0;
 			a = run_ours(buf, len, ch, n1, &links);
-			b = run_libxml2(buf, len, ch, n2, &elems);
 			t1 = r == 0 || a < t1 ? a : t1;
-			t2 = r == 0 || b < t2 ? b : t2;
+			for (int m = 0; m < X_N; m++) {
+				unsigned long e = 0;
+				double b = run_libxml2(m, buf, len, ch, n[m], &e);
+				tx[m] = r == 0 || b < tx[m] ? b : tx[m];
+				if (m == X_SAX)
+					elems = e;
+			}
 		}
-		double mb1 = (double)len * (double)n1 / t1 / 1e6, mb2 = (double)len * (double)n2 / t2 / 1e6;
+		double mb1 = (double)len * (double)n1 / t1 / 1e6;
+		for (int m = 0; m < X_N; m++) {
+			mbx[m] = (double)len * (double)n[m] / tx[m] / 1e6;
+			tot_x[m] += tx[m];
+			bytes_x[m] += (double)len * (double)n[m];
+		}
 		const char *base = strrchr(argv[i], '/');
 		base = base ? base + 1 : argv[i];
-		printf("%-40.40s %8zu %10.1f %10.1f %6.1fx %6lu %6lu\n", base, len, mb1, mb2, mb1 / mb2,
-		    links / n1, elems / n2);
+		printf("%-28.28s %6zu %9.1f %9.1f %9.1f %9.1f %6.1fx %6.1fx %5lu %5lu\n", base, len, mb1,
+		    mbx[X_SAX], mbx[X_TEXT], mbx[X_TREE], mb1 / mbx[X_SAX], mb1 / mbx[X_TREE],
+		    links / n1, elems / n[X_SAX]);
 		tot_ours += t1;
-		tot_xml += t2;
 		bytes_ours += (double)len * (double)n1;
-		bytes_xml += (double)len * (double)n2;
 		free(buf);
 	}
-	if (tot_ours > 0 && tot_xml > 0) {
-		double mb1 = bytes_ours / tot_ours / 1e6, mb2 = bytes_xml / tot_xml / 1e6;
-		printf("%-40s %8s %10.1f %10.1f %6.1fx\n", "total", "", mb1, mb2, mb1 / mb2);
+	if (tot_ours > 0 && tot_x[X_SAX] > 0) {
+		double mb1 = bytes_ours / tot_ours / 1e6, mbx[X_N];
+		for (int m = 0; m < X_N; m++)
+			mbx[m] = bytes_x[m] / tot_x[m] / 1e6;
+		printf("%-28s %6s %9.1f %9.1f %9.1f %9.1f %6.1fx %6.1fx\n", "total", "", mb1,
+		    mbx[X_SAX], mbx[X_TEXT], mbx[X_TREE], mb1 / mbx[X_SAX], mb1 / mbx[X_TREE]);
+		printf("htmlbench: ours %.1f MB/s; libxml2 %s %.1f, %s %.1f, %s %.1f MB/s\n", mb1,
+		    mname[X_SAX], mbx[X_SAX], mname[X_TEXT], mbx[X_TEXT], mname[X_TREE], mbx[X_TREE]);
 	}
 	xmlCleanupParser();
 	return 0;
