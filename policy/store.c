@@ -19,6 +19,7 @@ const bw_store_table bw_store_tables[BW_TBL__N] = {
 	[BW_TBL_COUNTERS] = { "counters", BW_VAL_INT64 },
 	[BW_TBL_CONSENT] = { "consent", BW_VAL_JSON },
 	[BW_TBL_SUPPRESS] = { "suppress", BW_VAL_JSON },
+	[BW_TBL_SENDER] = { "sender", BW_VAL_JSON },
 };
 
 static const struct {
@@ -475,6 +476,17 @@ bw_store_del(bw_store *s, bw_tbl t, const char *key)
 	if ((e = store_check_write(s)) != BW_STORE_OK || (e = store_check_key(s, t, key)) != BW_STORE_OK)
 		return e;
 	return s->ops->rec_del(s, t, key);
+}
+
+bw_store_err
+bw_store_cas(bw_store *s, bw_tbl t, const char *key, const char *expect, const char *val)
+{
+	bw_store_err e;
+
+	if ((e = store_check_write(s)) != BW_STORE_OK || (e = store_check_key(s, t, key)) != BW_STORE_OK
+	    || (val != NULL && (e = store_check_val(s, t, key, val)) != BW_STORE_OK))
+		return e;
+	return s->ops->rec_cas(s, t, key, expect, val);
 }
 
 /* Every write is checked before the first one is tried: a bad one in the

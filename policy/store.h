@@ -76,7 +76,7 @@ bw_store_err bw_store_counter_scan(bw_store *s, const char *prefix,
     int (*fn)(void *ud, const char *name, int64_t val), void *ud);
 
 /* ---- record tables: keyed JSON objects ----
- * The consent, suppression (and later sender and complaint) tables hold
+ * The consent, suppression and sender (and later complaint) tables hold
  * records: a key of 1..BW_STORE_KEY_MAX bytes of UTF-8 without control
  * characters, and a value that is the text of one JSON object of
  * 2..BW_STORE_VAL_MAX bytes. The store does not parse a value on the
@@ -90,6 +90,7 @@ typedef enum {
 	BW_TBL_COUNTERS = 0, /* named 64-bit integers (the calls above) */
 	BW_TBL_CONSENT,      /* consent records */
 	BW_TBL_SUPPRESS,     /* suppressions */
+	BW_TBL_SENDER,       /* sender state: "SENDER" -> state, incident, held mail */
 	BW_TBL__N
 } bw_tbl;
 
@@ -107,6 +108,11 @@ bw_store_err bw_store_get_many(bw_store *s, const bw_store_key *keys, size_t n, 
 /* Set (insert or replace) one record; delete one (BW_STORE_NOTFOUND when absent). */
 bw_store_err bw_store_put(bw_store *s, bw_tbl t, const char *key, const char *val);
 bw_store_err bw_store_del(bw_store *s, bw_tbl t, const char *key);
+/* Compare-and-set: when the record is byte for byte expect (NULL: when
+ * there is none), set it to val (NULL: delete it), atomically; else
+ * BW_STORE_CONFLICT and nothing changes (read it again and retry). */
+bw_store_err bw_store_cas(bw_store *s, bw_tbl t, const char *key, const char *expect,
+    const char *val);
 /* Several writes as one transaction: all or nothing, applied in the order
  * given (the last write of a key wins). val NULL deletes (absent keys are
  * not an error). Writes given in key order within each table load fastest
@@ -126,7 +132,7 @@ bw_store_err bw_store_scan(bw_store *s, bw_tbl t, const char *prefix,
     int (*fn)(void *ud, const char *key, const char *val), void *ud);
 /* Number of records in t (LMDB: from the database statistics). */
 bw_store_err bw_store_count(bw_store *s, bw_tbl t, uint64_t *n);
-/* The table's name in dumps ("counters", "consent", "suppress"); "unknown"
+/* The table's name in dumps ("counters", "consent", "suppress", "sender"); "unknown"
  * for a value that is not a table. */
 const char *bw_store_table_name(bw_tbl t);
 

@@ -88,6 +88,9 @@ typedef struct bw_store_ops {
 	bw_store_err (*rec_get_many)(bw_store *s, const bw_store_key *keys, size_t n, char **vals);
 	bw_store_err (*rec_write_many)(bw_store *s, const bw_store_kv *kv, size_t n);
 	bw_store_err (*rec_del)(bw_store *s, bw_tbl t, const char *key);
+	/* expect or val NULL: absent; BW_STORE_CONFLICT when it is not expect */
+	bw_store_err (*rec_cas)(bw_store *s, bw_tbl t, const char *key, const char *expect,
+	    const char *val);
 	bw_store_err (*rec_scan)(bw_store *s, bw_tbl t, const char *prefix, bw_store_kv_fn fn,
 	    void *ud);
 	bw_store_err (*rec_count)(bw_store *s, bw_tbl t, uint64_t *n);

@@ -894,6 +894,55 @@ lmdb_rec_del(bw_store *s, bw_tbl t, const char *key)
 	return BW_STORE_OK;
 }
 
+/* One write transaction: read, compare, write. */
+static bw_store_err
+lmdb_rec_cas(bw_store *s, bw_tbl t, const char *key, const char *expect, const char *val)
+{
+	lmdb_be *b = s->be;
+	MDB_val k = lmdb_key(key), v;
+	MDB_txn *txn;
+	bw_store_err e;
+	bool same;
+	int rc;
+
+	if ((rc = lmdb_begin(b, 0, &txn)) != 0)
+		return lmdb_fail(s, rc, "begin");
+	if ((e = lmdb_guard(s, txn, t, &k, BW_LMDB_PUT)) != BW_STORE_OK) {
+		lmdb_abort(b, txn);
+		return e;
+	}
+	rc = mdb_get(txn, b->dbi[t], &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		lmdb_abort(b, txn);
+		return lmdb_fail(s, rc, "read");
+	}
+	if (rc == 0 && !lmdb_rec_sane(&k, &v)) {
+		e = lmdb_rec_bad(s, t, &k, &v);
+		lmdb_abort(b, txn);
+		return e;
+	}
+	same = rc == MDB_NOTFOUND ? expect == NULL : expect != NULL && strlen(expect) == v.mv_size
+	    && memcmp(expect, v.mv_data, v.mv_size) == 0;
+	if (!same) {
+		lmdb_abort(b, txn);
+		return bw_store_fail(s, BW_STORE_CONFLICT, "store: %s record \"%.100s\" changed "
+		    "meanwhile", bw_store_tables[t].name, key);
+	}
+	if (val != NULL) {
+		v.mv_size = strlen(val);
+		v.mv_data = (void *)val;
+		rc = mdb_put(txn, b->dbi[t], &k, &v, 0);
+	} else if (expect != NULL)
+		rc = mdb_del(txn, b->dbi[t], &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		lmdb_abort(b, txn);
+		return lmdb_fail(s, rc, "write");
+	}
+	if ((rc = lmdb_commit(b, txn)) != 0)
+		return lmdb_fail(s, rc, "commit");
+	return BW_STORE_OK;
+}
+
 /*
  * One read transaction; fn gets NUL-terminated copies. Each key must come
  * after the one before: in a damaged tree they may not.
@@ -1118,6 +1167,7 @@ const bw_store_ops bw_store_lmdb_ops = {
 	.rec_get_many = lmdb_rec_get_many,
 	.rec_write_many = lmdb_rec_write_many,
 	.rec_del = lmdb_rec_del,
+	.rec_cas = lmdb_rec_cas,
 	.rec_scan = lmdb_rec_scan,
 	.rec_count = lmdb_rec_count,
 	.dump = lmdb_dump,

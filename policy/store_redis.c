@@ -897,6 +897,36 @@ redis_one(bw_store *s, int argc, const char **argv, const size_t *lens, const ch
 	return e;
 }
 
+/*
+ * Compare-and-set of one field, in a script so that nothing runs between
+ * the read and the write. ARGV: field, has-expect, expect, has-value, value.
+ */
+static const char redis_cas_lua[] =
+    "local c = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if ARGV[2] == '0' then if c then return 0 end\n"
+    "elseif c ~= ARGV[3] then return 0 end\n"
+    "if ARGV[4] == '1' then redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])\n"
+    "else redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+    "return 1\n";
+
+static bw_store_err
+redis_rec_cas(bw_store *s, bw_tbl t, const char *key, const char *expect, const char *val)
+{
+	char h[REDIS_HKEY_MAX];
+	const char *argv[9] = { "EVAL", redis_cas_lua, "1", h, NULL, expect ? "1" : "0",
+	    expect ? expect : "", val ? "1" : "0", val ? val : "" };
+	long long n = 0;
+	bw_store_err e;
+
+	redis_rec_hash(t, key, h, &argv[4]);
+	if ((e = redis_one(s, 9, argv, NULL, "write", &n)) != BW_STORE_OK)
+		return e;
+	if (n != 1)
+		return bw_store_fail(s, BW_STORE_CONFLICT, "store: %s record \"%.100s\" changed "
+		    "meanwhile", bw_store_tables[t].name, key);
+	return BW_STORE_OK;
+}
+
 /* Copies a reply to one HGET into *val (NULL when nil). */
 static bw_store_err
 redis_take_value(bw_store *s, const redisReply *v, char **val)
@@ -1520,6 +1550,7 @@ const bw_store_ops bw_store_redis_ops = {
 	.rec_get_many = redis_rec_get_many,
 	.rec_write_many = redis_rec_write_many,
 	.rec_del = redis_rec_del,
+	.rec_cas = redis_rec_cas,
 	.rec_scan = redis_rec_scan,
 	.rec_count = redis_rec_count,
 	.dump = redis_dump,

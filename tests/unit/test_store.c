@@ -1166,6 +1166,51 @@ START_TEST(test_rec_put_get_del)
 }
 END_TEST
 
+/* compare-and-set: the contract every backend keeps; the sender table */
+START_TEST(test_rec_cas)
+{
+	bw_store *s;
+
+	fx_begin(_i);
+	s = fx_open();
+	ck_assert_str_eq(bw_store_table_name(BW_TBL_SENDER), "sender");
+	/* create only when absent */
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", NULL, V1), BW_STORE_OK);
+	assert_rec(s, BW_TBL_SENDER, "acme", V1);
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", NULL, V2), BW_STORE_CONFLICT);
+	ck_assert_msg(strstr(bw_store_last_error(s), "changed meanwhile"), "%s",
+	    bw_store_last_error(s));
+	assert_rec(s, BW_TBL_SENDER, "acme", V1);
+	/* replace only what was read */
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", V2, V3), BW_STORE_CONFLICT);
+	assert_rec(s, BW_TBL_SENDER, "acme", V1);
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", V1, V3), BW_STORE_OK);
+	assert_rec(s, BW_TBL_SENDER, "acme", V3);
+	/* a prefix of the value is not the value */
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", "{", V1), BW_STORE_CONFLICT);
+	/* delete only what was read; deleting what is absent */
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", V1, NULL), BW_STORE_CONFLICT);
+	assert_rec(s, BW_TBL_SENDER, "acme", V3);
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", V3, NULL), BW_STORE_OK);
+	assert_norec(s, BW_TBL_SENDER, "acme");
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", NULL, NULL), BW_STORE_OK);
+	assert_norec(s, BW_TBL_SENDER, "acme");
+	/* the other tables are apart; bad values are refused before anything */
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_CONSENT, "acme", NULL, V1), BW_STORE_OK);
+	assert_norec(s, BW_TBL_SENDER, "acme");
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", NULL, "[1]"), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_COUNTERS, "acme", NULL, V1), BW_STORE_INVALID);
+	assert_norec(s, BW_TBL_SENDER, "acme");
+	ck_assert_int_eq(bw_store_cas(s, BW_TBL_SENDER, "acme", NULL, V2), BW_STORE_OK);
+	bw_store_close(s);
+	s = fx_open();
+	assert_rec(s, BW_TBL_SENDER, "acme", V2);
+	assert_rec(s, BW_TBL_CONSENT, "acme", V1);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
 static const struct {
 	const char *what;
 	const char *key;
@@ -3489,6 +3534,7 @@ store_suite(void)
 	tcase_add_loop_test(tc, test_full, 0, nb);
 	tcase_add_loop_test(tc, test_error_per_thread, 0, nb);
 	tcase_add_loop_test(tc, test_rec_put_get_del, 0, nb);
+	tcase_add_loop_test(tc, test_rec_cas, 0, nb);
 	tcase_add_loop_test(tc, test_rec_invalid, 0, nb);
 	tcase_add_loop_test(tc, test_rec_get_many, 0, nb);
 	tcase_add_loop_test(tc, test_rec_write_many, 0, nb);
