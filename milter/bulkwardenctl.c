@@ -2,7 +2,8 @@
  * bulkwardenctl.c - the admin tool: check the configuration, lint message
  * files with the same policy as the daemon, read the counters, dump and
  * restore the store, keep consent and suppression records (add, remove,
- * show, import, export) and erase a recipient.
+ * show, import, export), erase a recipient, and (ctl_sender.c) see and
+ * change senders' states and rates.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include "config.h"
 #include "consent.h"
 #include "consent_io.h"
+#include "ctl.h"
 #include "engine.h"
 #include "log.h"
 #include "optout.h"
@@ -55,9 +57,26 @@ usage(void)
 	    "  token make SENDER RCPT [--issued-at T]\n"
 	    "                               print a signed unsubscribe token (TokenKeyFile)\n"
 	    "  token check TOKEN            say whom a token names and whether it is valid\n"
-	    "  unsubscribe TOKEN            act on a token as the filter would (suppress)\n");
+	    "  unsubscribe TOKEN            act on a token as the filter would (suppress)\n"
+	    "  sender list [--format json|text]\n"
+	    "  sender show [--format json|text] SENDER\n"
+	    "  sender suspend|resume|grace|ack-incident SENDER [--note TEXT]\n"
+	    "  sender resolve SENDER [--release] [--note TEXT]\n"
+	    "                               --release: HoldReleaseCommand with the held queue ids\n"
+	    "  rate show SENDER             the sender's limits and state\n"
+	    "  rate reset SENDER [--note TEXT]\n"
+	    "                               give the sender full rate buckets again\n");
 	exit(2);
 }
+
+int
+ctl_usage(void)
+{
+	usage();
+	return 2;
+}
+
+static bw_store *open_store(const bw_policy *p, int readonly);
 
 static bw_policy *
 load_policy(void)
@@ -71,6 +90,19 @@ load_policy(void)
 		bw_errs_free(&errs);
 	}
 	return p;
+}
+
+bw_policy *
+ctl_policy(const char *conf)
+{
+	conf_path = conf;
+	return load_policy();
+}
+
+bw_store *
+ctl_store(const bw_policy *p, int readonly)
+{
+	return open_store(p, readonly);
 }
 
 static bw_store *
@@ -1350,6 +1382,10 @@ main(int argc, char **argv)
 		return cmd_token(argc, argv);
 	if (strcmp(cmd, "unsubscribe") == 0)
 		return cmd_unsubscribe(argc, argv);
+	if (strcmp(cmd, "sender") == 0)
+		return ctl_sender(conf_path, argc, argv);
+	if (strcmp(cmd, "rate") == 0)
+		return ctl_rate(conf_path, argc, argv);
 	fprintf(stderr, "bulkwardenctl: unknown command \"%s\"\n", cmd);
 	usage();
 	return 2;

@@ -126,6 +126,18 @@ const bw_conf_key bw_conf_keys[] = {
 	  "one-click requests per minute from one client address" },
 	{ "AddListUnsubscribe", BW_CK_BOOL, "no", 0, 0, NULL, OFF(add_list_unsubscribe), true,
 	  "add List-Unsubscribe and List-Unsubscribe-Post to bulk mail that lacks them" },
+	{ "MessageRate", BW_CK_STRING, "0", 0, 0, NULL, OFF(message_rate), true,
+	  "messages one sender may send, N/TIME[:BURST] (0: no limit); over it: 451 4.7.1" },
+	{ "RecipientRate", BW_CK_STRING, "0", 0, 0, NULL, OFF(recipient_rate), true,
+	  "recipients one sender may send to, N/TIME[:BURST] (0: no limit)" },
+	{ "ThrottleFactor", BW_CK_STRING, "0.25", 0, 0, NULL, OFF(throttle_factor), true,
+	  "the rates of a throttled sender or one in grace are multiplied by this" },
+	{ "GracePeriod", BW_CK_SECONDS, "2h", 60, 366ULL * 86400, NULL, OFF(grace_period), true,
+	  "time a sender in grace has to stop a batch before it is suspended" },
+	{ "OnSuspended", BW_CK_ENUM, "hold", 0, 0, "hold|reject|tempfail", OFF(on_suspended), true,
+	  "mail of a suspended sender: into the MTA's hold queue, refused or deferred" },
+	{ "HoldReleaseCommand", BW_CK_STRING, "postsuper -H", 0, 0, NULL, OFF(hold_release_command), true,
+	  "bulkwardenctl sender resolve --release runs this with the held queue ids" },
 	{ "AutoRestart", BW_CK_BOOL, "yes", 0, 0, NULL, OFF(auto_restart), false,
 	  "restart the filter process when it dies" },
 	{ "AutoRestartRate", BW_CK_STRING, "10/1h", 0, 0, NULL, OFF(auto_restart_rate), false,
@@ -211,6 +223,65 @@ bool
 bw_parse_seconds(const char *s, uint64_t *out)
 {
 	return conf_parse_uint(s, out, "smhdwy");
+}
+
+bool
+bw_parse_rate(const char *s, bw_gcra_limit *l, bool *on, char *err, size_t errlen)
+{
+	char num[32], per[32], burst[32] = "";
+	const char *slash = strchr(s, '/'), *colon;
+	uint64_t n, secs, b;
+	char why[120];
+
+	memset(l, 0, sizeof(*l));
+	*on = false;
+	if (strcmp(s, "0") == 0)
+		return true;
+	colon = slash ? strchr(slash, ':') : NULL;
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(num)
+	    || (size_t)((colon ? colon : slash + strlen(slash)) - slash - 1) >= sizeof(per)
+	    || (colon && strlen(colon + 1) >= sizeof(burst))) {
+		snprintf(err, errlen, "\"%.60s\" is not N/TIME or N/TIME:BURST (e.g. 3600/1h:100), "
+		    "or 0", s);
+		return false;
+	}
+	memcpy(num, s, (size_t)(slash - s));
+	num[slash - s] = 0;
+	memcpy(per, slash + 1, (size_t)((colon ? colon : slash + strlen(slash)) - slash - 1));
+	per[(colon ? colon : slash + strlen(slash)) - slash - 1] = 0;
+	if (colon)
+		strcpy(burst, colon + 1);
+	if (!conf_parse_uint(num, &n, "") || n == 0 || n > UINT32_MAX
+	    || !bw_parse_seconds(per, &secs) || secs == 0
+	    || (burst[0] && (!conf_parse_uint(burst, &b, "") || b == 0 || b > BW_GCRA_BURST_MAX))) {
+		snprintf(err, errlen, "\"%.60s\" is not N/TIME or N/TIME:BURST (e.g. 3600/1h:100), "
+		    "or 0", s);
+		return false;
+	}
+	l->count = (uint32_t)n;
+	l->period = (bw_time_ms)secs * 1000;
+	l->burst = burst[0] ? (uint32_t)b : (uint32_t)(n < BW_GCRA_BURST_MAX ? n : BW_GCRA_BURST_MAX);
+	if (!bw_gcra_limit_check(l, why, sizeof(why))) {
+		snprintf(err, errlen, "\"%.60s\": %s", s, why);
+		return false;
+	}
+	*on = true;
+	return true;
+}
+
+/* "0.25": a factor in (0, 1] */
+static bool
+conf_parse_factor(const char *s, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (end == s || *end || errno || !(d > 0 && d <= 1))
+		return false;
+	*out = d;
+	return true;
 }
 
 static bool
@@ -456,6 +527,17 @@ bw_conf_read(bw_conf *c, const char *path, bw_errs *errs)
 		} else if (k->off == OFF(syslog_facility) && bw_log_facility(val) < 0) {
 			bw_errs_add(errs, "%s:%u: SyslogFacility: unknown facility \"%.60s\"", path,
 			    lineno, val);
+		} else if (k->off == OFF(message_rate) || k->off == OFF(recipient_rate)) {
+			bw_gcra_limit l;
+			bool on;
+			char rwhy[200];
+			if (!bw_parse_rate(val, &l, &on, rwhy, sizeof(rwhy)))
+				bw_errs_add(errs, "%s:%u: %s: %s", path, lineno, k->name, rwhy);
+		} else if (k->off == OFF(throttle_factor)) {
+			double d;
+			if (!conf_parse_factor(val, &d))
+				bw_errs_add(errs, "%s:%u: ThrottleFactor: \"%.60s\" is not a number above 0 "
+				    "and at most 1", path, lineno, val);
 		} else if (k->off == OFF(auto_restart_rate)) {
 			unsigned n;
 			char unit[32];
@@ -542,6 +624,26 @@ policy_load_consent(bw_policy *p, const char *conf_path, bw_errs *errs)
 		bw_errs_add(errs, "%s: AddListUnsubscribe needs OneClickURL or UnsubscribeAddress", conf_path);
 }
 
+/* Rates and sender states; the values were checked as the file was read. */
+static void
+policy_load_rates(bw_policy *p, const char *conf_path, bw_errs *errs)
+{
+	const bw_conf *c = &p->conf;
+	char err[200];
+
+	if (!bw_parse_rate(c->message_rate, &p->msg_rate, &p->msg_rate_on, err, sizeof(err)))
+		bw_errs_add(errs, "%s: MessageRate: %s", conf_path, err);
+	if (!bw_parse_rate(c->recipient_rate, &p->rcpt_rate, &p->rcpt_rate_on, err, sizeof(err)))
+		bw_errs_add(errs, "%s: RecipientRate: %s", conf_path, err);
+	bw_sender_policy_default(&p->sender);
+	if (!conf_parse_factor(c->throttle_factor, &p->sender.throttle_factor))
+		bw_errs_add(errs, "%s: ThrottleFactor: \"%s\" is not a number above 0 and at most 1",
+		    conf_path, c->throttle_factor);
+	p->sender.grace_period = (bw_time_ms)c->grace_period * 1000;
+	if (!bw_sender_policy_check(&p->sender, err, sizeof(err)))
+		bw_errs_add(errs, "%s: %s", conf_path, err);
+}
+
 bw_policy *
 bw_policy_load(const char *conf_path, bw_errs *errs)
 {
@@ -568,6 +670,7 @@ bw_policy_load(const char *conf_path, bw_errs *errs)
 	else
 		p->phrases = bw_phrases_load(p->conf.phrase_file, errs);
 	policy_load_consent(p, conf_path, errs);
+	policy_load_rates(p, conf_path, errs);
 	if (errs->n != nerr)
 		goto fail;
 	p->generation = atomic_fetch_add(&policy_generation, 1) + 1;

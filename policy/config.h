@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rate.h"
+
 /* ---- error lists: every problem, as "file:line: what" ---- */
 typedef struct bw_errs {
 	char **msg;
@@ -30,6 +32,8 @@ typedef enum { BW_MODE_ENFORCE = 0, BW_MODE_MONITOR } bw_mode;
 typedef enum { BW_AT_END_REMOVE = 0, BW_AT_END_REJECT } bw_at_end;
 /* SenderIdentity: whose consent records a message is checked against */
 typedef enum { BW_SID_LOGIN_OR_DOMAIN = 0, BW_SID_DOMAIN, BW_SID_ADDRESS } bw_sender_identity;
+/* OnSuspended: mail of a suspended sender */
+typedef enum { BW_SUSP_HOLD = 0, BW_SUSP_REJECT, BW_SUSP_TEMPFAIL } bw_on_suspended;
 /* what to do when a failure class happens */
 typedef enum { BW_ON_TEMPFAIL = 0, BW_ON_ACCEPT, BW_ON_REJECT } bw_onerr;
 
@@ -83,6 +87,13 @@ typedef struct bw_conf {
 	char *one_click_url;
 	unsigned one_click_rate;  /* requests per minute per client address */
 	bool add_list_unsubscribe;
+	/* rates and sender states (rate.h, sender.h) */
+	char *message_rate;       /* "N/TIME[:BURST]" or "0" */
+	char *recipient_rate;
+	char *throttle_factor;
+	uint64_t grace_period;    /* seconds */
+	int on_suspended;         /* bw_on_suspended */
+	char *hold_release_command;
 	bool auto_restart;
 	char *auto_restart_rate;
 } bw_conf;
@@ -111,6 +122,10 @@ bool bw_conf_read(bw_conf *c, const char *path, bw_errs *errs);
 void bw_conf_free(bw_conf *c);
 /* Keys that differ and cannot be reloaded, named in errs ("restart required"). */
 void bw_conf_diff_unreloadable(const bw_conf *old, const bw_conf *nw, bw_errs *errs);
+/* A rate "N/TIME" or "N/TIME:BURST" (burst default N): *on false for "0"
+ * (no limit). False with a sentence in err when malformed. */
+struct bw_gcra_limit;
+bool bw_parse_rate(const char *s, struct bw_gcra_limit *l, bool *on, char *err, size_t errlen);
 /* Parse "10M", "64K", "1G"; "1h", "30s", "7d". false when malformed. */
 bool bw_parse_size(const char *s, uint64_t *out);
 bool bw_parse_seconds(const char *s, uint64_t *out);
@@ -131,6 +146,9 @@ typedef struct bw_policy {
 	struct bw_keyring *erasure_key;  /* ErasureKeyFile, or NULL */
 	unsigned consent_methods;        /* ConsentMethods as a mask */
 	unsigned consent_lift;           /* ConsentLiftMethods as a mask */
+	struct bw_gcra_limit msg_rate, rcpt_rate; /* MessageRate, RecipientRate */
+	bool msg_rate_on, rcpt_rate_on;
+	struct bw_sender_policy sender;  /* ThrottleFactor, GracePeriod; the rest defaults */
 	uint64_t generation;         /* increases on every load */
 } bw_policy;
 

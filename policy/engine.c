@@ -7,6 +7,7 @@
  * no more than the policy needs.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,10 +20,12 @@
 #include "consent.h"
 #include "dkimcov.h"
 #include "engine.h"
+#include "limiter.h"
 #include "log.h"
 #include "netaddr.h"
 #include "optout.h"
 #include "rules.h"
+#include "sender.h"
 #include "unsub.h"
 
 #define MSG_MAX_DKIM 8   /* DKIM-Signature headers looked at */
@@ -44,6 +47,7 @@ struct bw_msg {
 	bw_policy *pol;
 	bw_store *st;
 	time_t now;
+	bw_time_ms now_ms;           /* the same, with the milliseconds of the wall clock */
 	char addr[64];
 	bool internal, authed, outbound;
 	char *from, *auth;
@@ -82,6 +86,11 @@ struct bw_msg {
 	char lu_hdr[2 * BW_TOKEN_MAX + 600];
 	char summary[1024];
 	char *report;
+	/* sender state and rates */
+	bool hold;                   /* suspended, OnSuspended hold: held at end of message */
+	double rate_factor;          /* ThrottleFactor when throttled or in grace, else 1 */
+	bw_time_ms rate_reset_at;    /* the sender record's */
+	char state_why[200];
 };
 
 const char *
@@ -101,6 +110,7 @@ static const char *stats_names[] = {
 	"refused:consent", "removed:consent", "tempfail:store",
 	"unsubscribe:mailto", "unsubscribe:one-click", "unsubscribe:invalid", "unsubscribe:stale",
 	"list-unsubscribe:added",
+	"held:suspended", "refused:suspended", "tempfail:suspended", "tempfail:rate",
 };
 #define STATS_N (sizeof(stats_names) / sizeof(stats_names[0]))
 static atomic_int_fast64_t stats_pending[STATS_N];
@@ -190,8 +200,23 @@ bw_msg_new(bw_policy *pol, bw_store *st, time_t now)
 	m->pol = bw_policy_ref(pol);
 	m->st = st;
 	m->now = now;
+	m->now_ms = (bw_time_ms)now * 1000;
+	{
+		/* the wall clock's milliseconds, when now is the wall clock's second
+		 * (tests pass a fixed now and get whole seconds) */
+		struct timespec ts;
+		if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && ts.tv_sec == now)
+			m->now_ms += ts.tv_nsec / 1000000;
+	}
+	m->rate_factor = 1;
 	bw_stats_count("messages");
 	return m;
+}
+
+void
+bw_msg_set_store(bw_msg *m, bw_store *st)
+{
+	m->st = st;
 }
 
 void
@@ -276,6 +301,216 @@ msg_sender_id(bw_msg *m)
 		memcpy(m->sender, id, strlen(id) + 1);
 }
 
+/* ---------------------------------------------------------------- sender state, rates */
+
+static void msg_store_state_what(bw_msg *m, bw_store_err e, const char *what);
+
+static bw_limiter *engine_limiter;
+static pthread_once_t engine_limiter_once = PTHREAD_ONCE_INIT;
+
+#define ENGINE_LIMITER_SENDERS 100000
+
+static void
+engine_limiter_init(void)
+{
+	engine_limiter = bw_limiter_new(ENGINE_LIMITER_SENDERS);
+}
+
+/* The limit of kind k for this message's sender, cut for its state; false
+ * when there is none. */
+static bool
+msg_limit(const bw_msg *m, bw_lim_kind k, bw_gcra_limit *l)
+{
+	const bw_policy *p = m->pol;
+	int set = m->cls ? (k == BW_LIM_MSG ? m->cls->msg_rate_set : m->cls->rcpt_rate_set) : -1;
+	const bw_gcra_limit *base;
+
+	if (set == 0)
+		return false;
+	if (set == 1)
+		base = k == BW_LIM_MSG ? &m->cls->msg_rate : &m->cls->rcpt_rate;
+	else if (k == BW_LIM_MSG ? p->msg_rate_on : p->rcpt_rate_on)
+		base = k == BW_LIM_MSG ? &p->msg_rate : &p->rcpt_rate;
+	else
+		return false;
+	*l = *base;
+	if (m->rate_factor < 1 && !bw_gcra_scale(base, m->rate_factor, l))
+		*l = *base;
+	return true;
+}
+
+/* "3600/1h" of a limit, for a reply */
+static void
+limit_text(const bw_gcra_limit *l, char *buf, size_t len)
+{
+	bw_time_ms p = l->period;
+
+	if (p % 86400000 == 0)
+		snprintf(buf, len, "%u/%lldd", l->count, (long long)(p / 86400000));
+	else if (p % 3600000 == 0)
+		snprintf(buf, len, "%u/%lldh", l->count, (long long)(p / 3600000));
+	else if (p % 60000 == 0)
+		snprintf(buf, len, "%u/%lldm", l->count, (long long)(p / 60000));
+	else
+		snprintf(buf, len, "%u/%llds", l->count, (long long)((p + 999) / 1000));
+}
+
+/* Takes n from the sender's limiter of kind k: BW_ACT_CONTINUE, or a 451
+ * 4.7.1 (a 550 5.7.1 when n can never fit) in v. */
+static bw_action
+msg_rate_take(bw_msg *m, bw_lim_kind k, unsigned n, bw_verdict *v)
+{
+	const char *what = k == BW_LIM_MSG ? "message" : "recipient";
+	bw_gcra_limit l;
+	bw_time_ms retry;
+	bw_lim_result res;
+	char lt[40];
+
+	if (!msg_limit(m, k, &l))
+		return BW_ACT_CONTINUE;
+	pthread_once(&engine_limiter_once, engine_limiter_init);
+	if (engine_limiter == NULL)
+		return BW_ACT_CONTINUE;
+	res = bw_limiter_take(engine_limiter, m->sender, k, &l, m->rate_reset_at, m->now_ms, n, &retry);
+	if (res == BW_LIM_OK || res == BW_LIM_UNTRACKED)
+		return BW_ACT_CONTINUE;
+	limit_text(&l, lt, sizeof(lt));
+	if (m->pol->conf.mode == BW_MODE_MONITOR) {
+		bw_log(LOG_NOTICE, "%s: from=<%.100s> sender=%s would be deferred: over its %s rate %s",
+		    m->qid[0] ? m->qid : "-", m->from ? m->from : "", m->sender, what, lt);
+		return BW_ACT_CONTINUE;
+	}
+	bw_stats_count("tempfail:rate");
+	if (res == BW_LIM_NEVER) {
+		verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "rate",
+		    "sender %.100s: more %ss at once than its %s rate %s allows", m->sender, what, what, lt);
+		return BW_ACT_REJECT;
+	}
+	verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.7.1", "rate",
+	    "sender %.100s is over its %s rate %s%s, try again in %lld seconds", m->sender, what, lt,
+	    m->rate_factor < 1 ? " (throttled)" : "", (long long)((retry + 999) / 1000));
+	bw_log(LOG_INFO, "%s: from=<%.100s> sender=%s deferred: %s", m->qid[0] ? m->qid : "-",
+	    m->from ? m->from : "", m->sender, v->text);
+	return BW_ACT_TEMPFAIL;
+}
+
+struct step_ud {
+	const bw_sender_policy *pol;
+	bw_time_ms now;
+};
+
+/* bw_sender_change: a deadline that ran out since the record was written */
+static bool
+step_fn(bw_sender_rec *r, void *ud)
+{
+	const struct step_ud *u = ud;
+
+	if (!bw_sender_step(u->pol, &r->s, NULL, 0, u->now))
+		return false;
+	bw_sender_rec_note(r, u->now, "state", r->s.reason);
+	return true;
+}
+
+/*
+ * The sender's state at MAIL FROM: one store read. Suspended: as
+ * OnSuspended says (a hold is done at end of message). A deadline that ran
+ * out (grace) changes the record here. Then the message rate.
+ */
+static bw_action
+msg_sender_state(bw_msg *m, bw_verdict *v)
+{
+	const bw_policy *p = m->pol;
+	const bw_conf *c = &p->conf;
+	bw_sender_rec r;
+	char err[300];
+	bw_store_err e;
+
+	e = m->st ? bw_sender_load(m->st, m->sender, m->now_ms, &r, err, sizeof(err))
+	    : BW_STORE_UNAVAILABLE;
+	if (e != BW_STORE_OK && e != BW_STORE_NOTFOUND) {
+		msg_store_state_what(m, e, "sender state");
+		if (e == BW_STORE_CORRUPT)
+			bw_log(LOG_ERR, "%s: %s", m->qid[0] ? m->qid : "-", err);
+		if (c->on_store_error == BW_ON_ACCEPT)
+			return msg_rate_take(m, BW_LIM_MSG, 1, v);
+		bw_stats_count("tempfail:store");
+		verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.3.0", "store",
+		    "the sender's state cannot be checked now, try again later");
+		return BW_ACT_TEMPFAIL;
+	}
+	if (e == BW_STORE_OK) {
+		bw_sender s = r.s;
+		if (bw_sender_step(&p->sender, &s, NULL, 0, m->now_ms)) {
+			struct step_ud u = { &p->sender, m->now_ms };
+			bw_sender_state old = r.s.state;
+			if (bw_sender_change(m->st, m->sender, m->now_ms, step_fn, &u, &r, err,
+			    sizeof(err)) != BW_STORE_OK) {
+				bw_log(LOG_ERR, "sender %s: state change to %s not recorded: %s", m->sender,
+				    bw_sender_state_name(s.state), err);
+				r.s = s;  /* in force all the same */
+			} else if (r.s.state != old)
+				bw_log(LOG_WARNING, "sender %s: %s -> %s: %s", m->sender,
+				    bw_sender_state_name(old), bw_sender_state_name(r.s.state), r.s.reason);
+		}
+		m->rate_reset_at = r.rate_reset_at;
+		m->rate_factor = bw_sender_rate_factor(&p->sender, &r.s);
+	}
+	if (e == BW_STORE_OK && r.s.state == BW_SS_SUSPENDED) {
+		snprintf(m->state_why, sizeof(m->state_why), "%s", r.s.reason[0] ? r.s.reason : "by an admin");
+		if (c->mode == BW_MODE_MONITOR) {
+			bw_log(LOG_NOTICE, "%s: from=<%.100s> sender=%s is suspended (%s): would be %s",
+			    m->qid[0] ? m->qid : "-", m->from ? m->from : "", m->sender, m->state_why,
+			    c->on_suspended == BW_SUSP_HOLD ? "held" : c->on_suspended == BW_SUSP_REJECT
+			    ? "refused" : "deferred");
+			return BW_ACT_CONTINUE;
+		}
+		switch (c->on_suspended) {
+		case BW_SUSP_REJECT:
+			bw_stats_count("refused:suspended");
+			verdict_set(v, BW_ACT_REJECT, "550", "5.7.1", "suspended",
+			    "sender %.100s is suspended (%.150s)", m->sender, m->state_why);
+			break;
+		case BW_SUSP_TEMPFAIL:
+			bw_stats_count("tempfail:suspended");
+			verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.7.1", "suspended",
+			    "sender %.100s is suspended (%.150s), try again later", m->sender, m->state_why);
+			break;
+		default:
+			m->hold = true;
+			return BW_ACT_CONTINUE;
+		}
+		bw_log(LOG_NOTICE, "%s: from=<%.100s> sender=%s %s: %s", m->qid[0] ? m->qid : "-",
+		    m->from ? m->from : "", m->sender, v->action == BW_ACT_REJECT ? "refused" : "deferred",
+		    v->text);
+		return v->action;
+	}
+	return msg_rate_take(m, BW_LIM_MSG, 1, v);
+}
+
+/* End of message of a suspended sender's mail under OnSuspended hold:
+ * into the MTA's hold queue, its queue id kept for a release. */
+static bw_action
+msg_hold(bw_msg *m, bw_verdict *v)
+{
+	const char *qid = m->qid[0] ? m->qid : "-";
+	bw_store_err e = BW_STORE_INVALID;
+
+	if (m->st && bw_qid_ok(m->qid))
+		e = bw_sender_held_add(m->st, m->sender, m->qid, m->now_ms);
+	if (e != BW_STORE_OK)
+		bw_log(LOG_ERR, "%s: held for suspended sender %s, but its queue id was not recorded "
+		    "(%s): release it by hand", qid, m->sender,
+		    m->st && bw_qid_ok(m->qid) ? bw_store_last_error(m->st) : "no queue id");
+	bw_stats_count("held:suspended");
+	verdict_set(v, BW_ACT_HOLD, "", "", "suspended", "bulkwarden: sender %.100s suspended",
+	    m->sender);
+	snprintf(m->summary, sizeof(m->summary),
+	    "%s: client=%s from=<%.100s> sender=%s rcpt=%u outbound=yes action=hold reason=\"sender "
+	    "suspended: %.200s\"", qid, m->addr, m->from ? m->from : "", m->sender, m->nrcpt,
+	    m->state_why);
+	return BW_ACT_HOLD;
+}
+
 bw_action
 bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 {
@@ -295,8 +530,13 @@ bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 		return v->action = m->pol->conf.unsubscribe_address[0] ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
 	}
 	bw_stats_count("outbound");
+	if (m->sender[0] && !m->force_set) {
+		bw_action a = msg_sender_state(m, v);
+		if (a != BW_ACT_CONTINUE)
+			return a;
+	}
 	if (m->sclass == BW_SENDER_TRANSACTIONAL && !(m->force_set && m->force_bulk)
-	    && m->pol->conf.unsubscribe_address[0] == 0)
+	    && m->pol->conf.unsubscribe_address[0] == 0 && !m->hold)
 		return v->action = BW_ACT_ACCEPT;
 	return BW_ACT_CONTINUE;
 }
@@ -335,7 +575,7 @@ msg_consent_policy(const bw_msg *m, bw_consent_policy *cp)
 static atomic_bool store_failing;   /* log a store failure once per incident */
 
 static void
-msg_store_state(bw_msg *m, bw_store_err e)
+msg_store_state_what(bw_msg *m, bw_store_err e, const char *what)
 {
 	if (e == BW_STORE_OK) {
 		if (atomic_exchange(&store_failing, false))
@@ -343,9 +583,15 @@ msg_store_state(bw_msg *m, bw_store_err e)
 		return;
 	}
 	if (!atomic_exchange(&store_failing, true))
-		bw_log(LOG_ERR, "%s: consent lookup failed: %s; OnStoreError %s applies until it answers",
-		    m->qid[0] ? m->qid : "-", m->st ? bw_store_last_error(m->st) : "the store is not open",
+		bw_log(LOG_ERR, "%s: %s lookup failed: %s; OnStoreError %s applies until it answers",
+		    m->qid[0] ? m->qid : "-", what, m->st ? bw_store_last_error(m->st) : "the store is not open",
 		    m->pol->conf.on_store_error == BW_ON_ACCEPT ? "accept" : "tempfail");
+}
+
+static void
+msg_store_state(bw_msg *m, bw_store_err e)
+{
+	msg_store_state_what(m, e, "consent");
 }
 
 /* Look up one recipient's consent. Returns BW_STORE_OK with r->refused and
@@ -415,8 +661,8 @@ msg_consent_applies(const bw_msg *m)
 	return req && m->outbound;
 }
 
-bw_action
-bw_msg_rcpt(bw_msg *m, const char *rcpt, bw_verdict *v)
+static bw_action
+msg_rcpt_consent(bw_msg *m, const char *rcpt, bw_verdict *v)
 {
 	const bw_conf *c = &m->pol->conf;
 	char *a = msg_strip_addr(rcpt), err[120];
@@ -484,6 +730,30 @@ bw_msg_rcpt(bw_msg *m, const char *rcpt, bw_verdict *v)
 	m->nrcpts--;
 	free(r->arg);
 	return BW_ACT_REJECT;
+}
+
+/* The consent of the recipient, then the sender's recipient rate (one
+ * recipient refused for the rate is not counted). Held mail is not sent:
+ * its recipients take nothing from the rate. */
+bw_action
+bw_msg_rcpt(bw_msg *m, const char *rcpt, bw_verdict *v)
+{
+	size_t before = m->nrcpts;
+	bw_action a = msg_rcpt_consent(m, rcpt, v);
+	msg_rcpt *r;
+
+	if (a != BW_ACT_CONTINUE || !m->outbound || m->sender[0] == 0 || m->hold || m->force_set
+	    || m->nrcpts != before + 1)
+		return a;
+	r = &m->rcpts[m->nrcpts - 1];
+	if (r->unsub || (a = msg_rate_take(m, BW_LIM_RCPT, 1, v)) == BW_ACT_CONTINUE)
+		return a;
+	if (r->exempt)
+		m->nexempt--;
+	m->nrcpt--;
+	m->nrcpts--;
+	free(r->arg);
+	return a;
 }
 
 static bool
@@ -908,6 +1178,8 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 
 	memset(v, 0, sizeof(*v));
 	memset(m->add, 0, sizeof(m->add));
+	if (m->hold)
+		return msg_hold(m, v);
 	if (m->nunsub && msg_unsub_requests(m, v) == BW_ACT_TEMPFAIL) {
 		msg_summary_unchecked(m, "tempfail");
 		return v->action;

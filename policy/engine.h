@@ -51,6 +51,9 @@ typedef struct bw_addhdr {
 } bw_addhdr;
 
 bw_msg *bw_msg_new(bw_policy *pol, bw_store *st, time_t now);
+/* Another store handle for the rest of the message (NULL: the store is
+ * down); tests use it to lose the store between MAIL FROM and RCPT. */
+void bw_msg_set_store(bw_msg *m, bw_store *st);
 void bw_msg_free(bw_msg *m);
 
 /* Client address as text ("192.0.2.1", "2001:db8::1"); NULL or "" for a

@@ -75,9 +75,21 @@ rules_class_option(bw_class_policy *c, const char *opt, char *err, size_t errlen
 			c->methods = mask;
 		else
 			c->lift = mask;
+	} else if (strncasecmp(opt, "message-rate=", 13) == 0
+	    || strncasecmp(opt, "recipient-rate=", 15) == 0) {
+		bool msg = opt[0] == 'm' || opt[0] == 'M', on;
+		if (!bw_parse_rate(eq + 1, msg ? &c->msg_rate : &c->rcpt_rate, &on, why, sizeof(why))) {
+			snprintf(err, errlen, "%.*s: %s", (int)(eq - opt), opt, why);
+			return false;
+		}
+		if (msg)
+			c->msg_rate_set = on;
+		else
+			c->rcpt_rate_set = on;
 	} else {
 		snprintf(err, errlen, "unknown option \"%.*s\" (require-consent, consent-max-age, "
-		    "consent-methods, consent-lift-methods)", (int)(eq - opt), opt);
+		    "consent-methods, consent-lift-methods, message-rate, recipient-rate)",
+		    (int)(eq - opt), opt);
 		return false;
 	}
 	return true;
@@ -88,7 +100,7 @@ static void
 rules_add_class(bw_rules *rs, const char *name, char **opts, size_t nopts, const char *path,
     unsigned lineno, bw_errs *errs)
 {
-	bw_class_policy c = { NULL, -1, -1, -1, -1 }, *nc;
+	bw_class_policy c = { NULL, -1, -1, -1, -1, -1, -1, { 0, 0, 0 }, { 0, 0, 0 } }, *nc;
 	char err[200];
 
 	for (size_t i = 0; i < rs->ncl; i++)

@@ -12,9 +12,10 @@
  *   bulk-sender           @partner.example.com  class=b2b
  *   sender                auth:acme  class=b2b  (a class, not declared bulk)
  *
- * A sender class overrides RequireConsent, ConsentMaxAge, ConsentMethods
- * and ConsentLiftMethods for the senders that name it (require-consent=,
- * consent-max-age=, consent-methods=, consent-lift-methods=). The first
+ * A sender class overrides RequireConsent, ConsentMaxAge, ConsentMethods,
+ * ConsentLiftMethods, MessageRate and RecipientRate for the senders that
+ * name it (require-consent=, consent-max-age=, consent-methods=,
+ * consent-lift-methods=, message-rate=, recipient-rate=). The first
  * rule with a class that matches the sender gives it.
  *
  * Addresses compare case-insensitively. A pattern "@.example.com" also
@@ -38,6 +39,8 @@ typedef struct bw_class_policy {
 	int64_t consent_max_age;
 	int64_t methods;         /* mask of bw_consent_method */
 	int64_t lift;
+	int msg_rate_set, rcpt_rate_set; /* -1: the config's; 0: no limit; 1: the one below */
+	bw_gcra_limit msg_rate, rcpt_rate;
 } bw_class_policy;
 
 /* path NULL or "": an empty rule set. NULL with errs on error. */

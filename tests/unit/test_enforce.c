@@ -13,6 +13,7 @@
 
 #include "consent.h"
 #include "engine.h"
+#include "sender.h"
 #include "store.h"
 
 #define NOW 1790000000   /* 2026-09-21 */
@@ -134,6 +135,8 @@ typedef struct result {
 
 /* One message: client addr, MAIL FROM, recipients (NULL-terminated),
  * headers as "Name: value" strings (NULL-terminated), body. */
+static bool lose_store;   /* send(): the store goes down after MAIL FROM */
+
 static void
 send(bw_policy *p, bw_store *st, const char *addr, const char *from, const char *const *rcpts,
     const char *const *hdrs, const char *body, result *r)
@@ -144,9 +147,13 @@ send(bw_policy *p, bw_store *st, const char *addr, const char *from, const char 
 
 	memset(r, 0, sizeof(*r));
 	bw_msg_connect(m, addr, "client.example");
+	bw_msg_queueid(m, "4XyQ7" "0000");
 	r->from = bw_msg_envfrom(m, from, NULL, &v);
+	r->v = v;
 	if (r->from != BW_ACT_CONTINUE)
 		goto out;
+	if (lose_store)
+		bw_msg_set_store(m, NULL);
 	for (i = 0; rcpts[i]; i++)
 		r->rcpt[i] = bw_msg_rcpt(m, rcpts[i], &r->rv[i]);
 	for (i = 0; hdrs && hdrs[i]; i++) {
@@ -217,21 +224,40 @@ START_TEST(sasl_login_is_the_sender_id)
 }
 END_TEST
 
-START_TEST(store_down_tempfails_recipient)
+START_TEST(store_down_tempfails_at_mail_from)
 {
 	bw_policy *p = policy_with("");
 	const char *rc[] = { "<ann@example.net>", NULL };
 	result r;
 
+	/* the sender's state cannot be read: fail closed before anything */
 	send(p, NULL, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.v.rcode, "451");
+	ck_assert_str_eq(r.v.xcode, "4.3.0");
+	ck_assert_str_eq(r.v.text, "the sender's state cannot be checked now, try again later");
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(store_down_tempfails_recipient)
+{
+	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	lose_store = true;
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
 	ck_assert_int_eq(r.rcpt[0], BW_ACT_TEMPFAIL);
 	ck_assert_str_eq(r.rv[0].rcode, "451");
 	ck_assert_str_eq(r.rv[0].xcode, "4.3.0");
 	bw_policy_unref(p);
 	p = policy_with("OnStoreError accept\n");
-	send(p, NULL, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
 	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
 	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_store_close(st);
 	bw_policy_unref(p);
 }
 END_TEST
@@ -295,12 +321,15 @@ END_TEST
 START_TEST(late_bulk_store_down_tempfails_message)
 {
 	bw_policy *p = policy_with("");
+	bw_store *st = store_new();
 	const char *rc[] = { "<ann@example.net>", NULL };
 	result r;
 
-	send(p, NULL, "127.0.0.1", "<letters@example.org>", rc, list_hdrs, BODY_OK, &r);
+	lose_store = true;
+	send(p, st, "127.0.0.1", "<letters@example.org>", rc, list_hdrs, BODY_OK, &r);
 	ck_assert_int_eq(r.eom, BW_ACT_TEMPFAIL);
 	ck_assert_str_eq(r.v.rcode, "451");
+	bw_store_close(st);
 	bw_policy_unref(p);
 }
 END_TEST
@@ -326,13 +355,299 @@ END_TEST
 START_TEST(consent_off_checks_nothing)
 {
 	bw_policy *p = policy_with("RequireConsent no\n");
+	bw_store *st = store_new();
 	const char *rc[] = { "<bob@example.net>", NULL };
 	result r;
 
-	send(p, NULL, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
 	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
 	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_store_close(st);
 	bw_policy_unref(p);
+}
+END_TEST
+
+/* ---- sender states and rates ---- */
+
+#define NOW_MS ((bw_time_ms)NOW * 1000)
+
+/* the sender record of example.com (news@example.com from an internal host) */
+static void
+sender_put(bw_store *st, const char *state, bw_time_ms grace_until)
+{
+	bw_sender_rec r;
+	char *js;
+
+	bw_sender_rec_init(&r, NOW_MS - 3600000);
+	if (strcmp(state, "suspended") == 0)
+		ck_assert(bw_sender_suspend(&r.s, NOW_MS - 3600000));
+	else if (strcmp(state, "grace") == 0) {
+		bw_sender_policy pol;
+		bw_sender_policy_default(&pol);
+		pol.grace_period = grace_until - (NOW_MS - 3600000);
+		ck_assert(bw_sender_flag_grace(&r.s, NOW_MS - 3600000));
+		ck_assert(bw_sender_step(&pol, &r.s, NULL, 0, NOW_MS - 3600000));
+		ck_assert_int_eq(r.s.state, BW_SS_GRACE);
+	} else if (strcmp(state, "throttled") == 0) {
+		r.s.state = BW_SS_THROTTLED;
+		snprintf(r.s.reason, sizeof(r.s.reason), "test");
+	}
+	js = bw_sender_rec_to_json(&r);
+	ck_assert_ptr_nonnull(js);
+	ck_assert_int_eq(bw_store_put(st, BW_TBL_SENDER, "example.com", js), BW_STORE_OK);
+	free(js);
+}
+
+static int
+held_count(void *ud, const char *qid, bw_time_ms at)
+{
+	ck_assert_str_eq(qid, "4XyQ70000");
+	ck_assert_int_eq(at, NOW_MS);
+	(*(int *)ud)++;
+	return 0;
+}
+
+START_TEST(suspended_sender_is_held)
+{
+	bw_policy *p = policy_with("RequireConsent no\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+	int n = 0;
+
+	sender_put(st, "suspended", 0);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_HOLD);
+	ck_assert_str_eq(r.v.text, "bulkwarden: sender example.com suspended");
+	ck_assert_int_eq(bw_sender_held_scan(st, "example.com", held_count, &n), BW_STORE_OK);
+	ck_assert_int_eq(n, 1);
+	/* another sender goes on */
+	send(p, st, "127.0.0.1", "<news@example.org>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(suspended_transactional_mail_is_held_too)
+{
+	bw_errs e = { 0 };
+	bw_policy *p = policy_full("RequireConsent no\n", "transactional-sender receipts@example.com\n", &e);
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	ck_assert_ptr_nonnull(p);
+	sender_put(st, "suspended", 0);
+	send(p, st, "127.0.0.1", "<receipts@example.com>", rc, NULL, "Your receipt.\r\n", &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_HOLD);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(on_suspended_reject_and_tempfail)
+{
+	bw_policy *p = policy_with("RequireConsent no\nOnSuspended reject\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	sender_put(st, "suspended", 0);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_REJECT);
+	ck_assert_str_eq(r.v.rcode, "550");
+	ck_assert_str_eq(r.v.xcode, "5.7.1");
+	ck_assert_str_eq(r.v.text, "sender example.com is suspended (suspended by an admin)");
+	bw_policy_unref(p);
+	p = policy_with("RequireConsent no\nOnSuspended tempfail\n");
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.v.rcode, "451");
+	ck_assert_str_eq(r.v.xcode, "4.7.1");
+	ck_assert_str_eq(r.v.text, "sender example.com is suspended (suspended by an admin), try again later");
+	bw_policy_unref(p);
+	/* monitor: nothing held or refused */
+	p = policy_with("RequireConsent no\nMode monitor\n");
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(grace_runs_out_into_suspension)
+{
+	bw_policy *p = policy_with("RequireConsent no\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	bw_sender_rec rec;
+	char err[200];
+	result r;
+
+	/* still in grace: goes on (throttled) */
+	sender_put(st, "grace", NOW_MS + 1);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	/* ran out a millisecond ago: suspended, recorded, held */
+	sender_put(st, "grace", NOW_MS);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_HOLD);
+	ck_assert_int_eq(bw_sender_load(st, "example.com", NOW_MS, &rec, err, sizeof(err)), BW_STORE_OK);
+	ck_assert_int_eq(rec.s.state, BW_SS_SUSPENDED);
+	ck_assert_uint_eq(rec.nnotes, 1);
+	ck_assert_str_eq(rec.notes[0].action, "state");
+	ck_assert_msg(strstr(rec.notes[0].note, "grace"), "%s", rec.notes[0].note);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(damaged_sender_record_fails_closed)
+{
+	bw_policy *p = policy_with("RequireConsent no\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	ck_assert_int_eq(bw_store_put(st, BW_TBL_SENDER, "example.com", "{\"state\":\"gone\"}"),
+	    BW_STORE_OK);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.v.rcode, "451");
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(message_rate)
+{
+	bw_policy *p = policy_with("RequireConsent no\nMessageRate 2/1h\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	for (int i = 0; i < 2; i++) {
+		send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+		ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+		ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	}
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.v.rcode, "451");
+	ck_assert_str_eq(r.v.xcode, "4.7.1");
+	ck_assert_str_eq(r.v.text,
+	    "sender example.com is over its message rate 2/1h, try again in 1800 seconds");
+	/* another sender has its own */
+	send(p, st, "127.0.0.1", "<news@example.org>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	/* an admin's reset (rate_reset_at in the record) gives a full bucket again */
+	{
+		bw_sender_rec rec;
+		char *js;
+		bw_sender_rec_init(&rec, NOW_MS);
+		rec.rate_reset_at = NOW_MS;
+		js = bw_sender_rec_to_json(&rec);
+		ck_assert_int_eq(bw_store_put(st, BW_TBL_SENDER, "example.com", js), BW_STORE_OK);
+		free(js);
+	}
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(recipient_rate_per_recipient)
+{
+	bw_policy *p = policy_with("RequireConsent no\nRecipientRate 3/1h\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<a@example.net>", "<b@example.net>", "<c@example.net>",
+	    "<d@example.net>", "<e@example.net>", NULL };
+	result r;
+
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(r.rcpt[i], BW_ACT_CONTINUE);
+	for (int i = 3; i < 5; i++) {
+		ck_assert_int_eq(r.rcpt[i], BW_ACT_TEMPFAIL);
+		ck_assert_str_eq(r.rv[i].rcode, "451");
+		ck_assert_str_eq(r.rv[i].xcode, "4.7.1");
+		ck_assert_msg(strstr(r.rv[i].text, "over its recipient rate 3/1h, try again in 1200 seconds"),
+		    "%s", r.rv[i].text);
+	}
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(throttled_sender_waits_longer)
+{
+	bw_policy *p = policy_with("RequireConsent no\nMessageRate 2/1h:1\nThrottleFactor 0.25\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	sender_put(st, "throttled", 0);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_TEMPFAIL);
+	/* 1800 s between messages when active; four times that when throttled */
+	ck_assert_str_eq(r.v.text,
+	    "sender example.com is over its message rate 2/4h (throttled), try again in 7200 seconds");
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(sender_class_rates)
+{
+	bw_errs e = { 0 };
+	bw_policy *p = policy_full("RequireConsent no\nMessageRate 1/1h\n",
+	    "sender-class big message-rate=100/1m\nsender @example.com class=big\n", &e);
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	ck_assert_msg(p != NULL, "%s", e.n ? e.msg[0] : "");
+	for (int i = 0; i < 5; i++) {
+		send(p, st, "127.0.0.1", "<news@example.com>", rc, NULL, BODY_OK, &r);
+		ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	}
+	send(p, st, "127.0.0.1", "<news@example.org>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	send(p, st, "127.0.0.1", "<news@example.org>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_TEMPFAIL);
+	bw_store_close(st);
+	bw_policy_unref(p);
+	/* a bad rate in the policy file is an error naming the line */
+	memset(&e, 0, sizeof(e));
+	ck_assert_ptr_null(policy_full("", "sender-class big message-rate=lots\n", &e));
+	ck_assert_msg(e.n && strstr(e.msg[0], "message-rate"), "%s", e.n ? e.msg[0] : "");
+}
+END_TEST
+
+START_TEST(rate_config_errors)
+{
+	bw_errs e = { 0 };
+
+	ck_assert_ptr_null(policy_full("MessageRate 10\n", "", &e));
+	ck_assert_msg(e.n && strstr(e.msg[0], "MessageRate: \"10\" is not N/TIME"), "%s", e.n ? e.msg[0] : "");
+	memset(&e, 0, sizeof(e));
+	ck_assert_ptr_null(policy_full("RecipientRate 10/0s\n", "", &e));
+	ck_assert_msg(e.n && strstr(e.msg[0], "RecipientRate"), "%s", e.n ? e.msg[0] : "");
+	memset(&e, 0, sizeof(e));
+	ck_assert_ptr_null(policy_full("ThrottleFactor 1.5\n", "", &e));
+	ck_assert_msg(e.n && strstr(e.msg[0], "ThrottleFactor"), "%s", e.n ? e.msg[0] : "");
+	memset(&e, 0, sizeof(e));
+	ck_assert_ptr_null(policy_full("OnSuspended drop\n", "", &e));
+	ck_assert_msg(e.n && strstr(e.msg[0], "OnSuspended"), "%s", e.n ? e.msg[0] : "");
 }
 END_TEST
 
@@ -577,6 +892,7 @@ enforce_suite(void)
 	tcase_add_test(t, late_bulk_without_any_consent_refused);
 	tcase_add_test(t, late_bulk_reject_policy);
 	tcase_add_test(t, late_bulk_store_down_tempfails_message);
+	tcase_add_test(t, store_down_tempfails_at_mail_from);
 	tcase_add_test(t, monitor_mode_removes_nobody);
 	tcase_add_test(t, consent_off_checks_nothing);
 	tcase_add_test(t, unsubscribe_by_mail_then_next_message_refused);
@@ -587,6 +903,16 @@ enforce_suite(void)
 	tcase_add_test(t, list_unsubscribe_added_with_a_working_token);
 	tcase_add_test(t, config_needs_token_key);
 	tcase_add_test(t, sender_class_policy);
+	tcase_add_test(t, suspended_sender_is_held);
+	tcase_add_test(t, suspended_transactional_mail_is_held_too);
+	tcase_add_test(t, on_suspended_reject_and_tempfail);
+	tcase_add_test(t, grace_runs_out_into_suspension);
+	tcase_add_test(t, damaged_sender_record_fails_closed);
+	tcase_add_test(t, message_rate);
+	tcase_add_test(t, recipient_rate_per_recipient);
+	tcase_add_test(t, throttled_sender_waits_longer);
+	tcase_add_test(t, sender_class_rates);
+	tcase_add_test(t, rate_config_errors);
 	suite_add_tcase(s, t);
 	return s;
 }
