@@ -257,6 +257,51 @@ t_redis_store() {
 	bw_stop redisd
 }
 
+# (9) a suspended sender: its mail waits in Postfix's hold queue, its queue
+# id is recorded, and "sender resolve --release" lets it go to the sink
+t_suspended_held() {
+	local qid q
+	ctl consent add hold.example ann@example.net --method double-opt-in \
+		--source https://hold.example/join >/dev/null 2>&1
+	ctl sender suspend hold.example --note "complaint spike" >/dev/null 2>&1
+	is "sender suspend exits 0" "$?" 0
+	send "$PORT_C" bulk-visible.eml k9 --from news@hold.example --to ann@example.net
+	like "suspended: the MTA accepts the mail" "$SMTP_REPLY" '^250 '
+	check "suspended: the message is in Postfix's hold queue" \
+		bw_wait_for 10 eval "pf_queue pf | grep -q '^[0-9A-Za-z]*!'"
+	qid=$(pf_queue pf | awk '/^[0-9A-Za-z]+!/ { sub(/!.*/, ""); print; exit }')
+	is "suspended: nothing at the sink" "$(sink_find sink k9)" ""
+	q=$(ctl sender show hold.example 2>&1)
+	like "sender show lists the held queue id" "$q" "held: +1 message"$'\n'" +$qid "
+	check "the log says the message was held" \
+		eval "grep -q 'from=<news@hold.example> sender=hold.example rcpt=1 outbound=yes action=hold' '$(bw_log consent)'"
+	q=$(ctl sender resolve hold.example --release --note "list cleaned" 2>&1)
+	like "sender resolve --release releases it" "$q" 'released 1 held message'
+	check "released: it reaches the sink" bw_wait_for 20 at_sink k9
+	is "released: the sink got it for ann" "$(rcpts_at_sink k9)" "ann@example.net"
+	check "released: the hold queue is empty" bw_wait_for 10 pf_queue_empty pf
+	send "$PORT_C" bulk-visible.eml k9b --from news@hold.example --to ann@example.net
+	check "after resolve: the next message goes straight through" bw_wait_for 20 at_sink k9b
+}
+
+# (10) a sender class with a message rate of one an hour: the second
+# message waits with 451 4.7.1 and the time to wait; a rate reset lets the
+# next one go
+t_rate() {
+	ctl consent add slow.example ann@example.net --method api >/dev/null 2>&1
+	send "$PORT_C" bulk-visible.eml k10 --from news@slow.example --to ann@example.net
+	like "rate: the first message passes" "$SMTP_REPLY" '^250 '
+	send "$PORT_C" bulk-visible.eml k10b --from news@slow.example --to ann@example.net
+	like "rate: the second gets 451 4.7.1 with the wait" "$SMTP_REPLY" \
+		'^451 4\.7\.1 sender slow\.example is over its message rate 1/1h, try again in 3[0-9][0-9][0-9] seconds'
+	is "rate: the second is not at the sink" "$(sink_find sink k10b)" ""
+	ctl rate reset slow.example --note "warm-up done" >/dev/null 2>&1
+	is "rate reset exits 0" "$?" 0
+	send "$PORT_C" bulk-visible.eml k10c --from news@slow.example --to ann@example.net
+	like "rate: after the reset the next one passes" "$SMTP_REPLY" '^250 '
+	check "rate: it reaches the sink" bw_wait_for 20 at_sink k10c
+}
+
 # ---------------------------------------------------------------- setup
 ready=1
 require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
@@ -275,12 +320,14 @@ bw_free_port PORT_C && bw_free_port PORT_DEAD && bw_free_port PORT_SINK && bw_fr
 mkdir -p "$BW_RUN/keys"
 printf 'k1 %s\n' 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0 >"$BW_RUN/keys/tokens.key"
 printf 'e1 %s\n' 8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677 >"$BW_RUN/keys/erasure.key"
-printf 'bulk-sender news@example.com\n' >"$BW_RUN/keys/policy"
+printf 'bulk-sender news@example.com\nsender-class slow message-rate=1/1h\nsender @slow.example class=slow\n' \
+	>"$BW_RUN/keys/policy"
 chown -R "$BW_USER" "$BW_RUN/keys"
 chmod 600 "$BW_RUN/keys"/*.key
 CONSENT_KEYS=(RequireConsent yes PolicyFile "$BW_RUN/keys/policy" TokenKeyFile "$BW_RUN/keys/tokens.key"
 	ErasureKeyFile "$BW_RUN/keys/erasure.key" UnsubscribeAddress unsubscribe@lists.example.com
-	OneClickListen "127.0.0.1:$PORT_HTTP" OneClickURL https://unsub.example.com/u/ AddListUnsubscribe yes)
+	OneClickListen "127.0.0.1:$PORT_HTTP" OneClickURL https://unsub.example.com/u/ AddListUnsubscribe yes
+	HoldReleaseCommand "postsuper -c $BW_RUN/pf/etc -H")
 if bw_start consent "${CONSENT_KEYS[@]}"; then ok "daemon 'consent' starts"; else not_ok "daemon 'consent' starts"; ready=0; fi
 # a store directory the daemon's user may not enter
 mkdir -p "$BW_RUN/locked/store"
@@ -303,6 +350,8 @@ run_case t_late_bulk_removal
 run_case t_unsubscribe_by_mail
 run_case t_one_click
 run_case t_forget
+run_case t_suspended_held
+run_case t_rate
 run_case t_store_down
 run_case t_kill_during_import
 run_case t_redis_store
