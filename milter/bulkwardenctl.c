@@ -65,7 +65,12 @@ usage(void)
 	    "                               --release: HoldReleaseCommand with the held queue ids\n"
 	    "  rate show SENDER             the sender's limits and state\n"
 	    "  rate reset SENDER [--note TEXT]\n"
-	    "                               give the sender full rate buckets again\n");
+	    "                               give the sender full rate buckets again\n"
+	    "  complaint add SENDER RCPT [--source S]\n"
+	    "                               count a complaint (suppress, window, incident, state)\n"
+	    "  complaint list [SENDER]\n"
+	    "  complaint import FILE|DIR... ARF reports (.eml); only those DKIM-signed by\n"
+	    "                               TrustedReporters count\n");
 	exit(2);
 }
 
@@ -1386,6 +1391,8 @@ main(int argc, char **argv)
 		return ctl_sender(conf_path, argc, argv);
 	if (strcmp(cmd, "rate") == 0)
 		return ctl_rate(conf_path, argc, argv);
+	if (strcmp(cmd, "complaint") == 0)
+		return ctl_complaint(conf_path, argc, argv);
 	fprintf(stderr, "bulkwardenctl: unknown command \"%s\"\n", cmd);
 	usage();
 	return 2;

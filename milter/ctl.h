@@ -17,5 +17,6 @@ bw_store *ctl_store(const bw_policy *p, int readonly);
 /* ctl_sender.c */
 int ctl_sender(const char *conf, int argc, char **argv);
 int ctl_rate(const char *conf, int argc, char **argv);
+int ctl_complaint(const char *conf, int argc, char **argv);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * ctl_sender.c - bulkwardenctl's sender and rate commands: list and show
  * senders' states, suspend, resume, put in grace, acknowledge an incident,
- * resolve (and release the mail held meanwhile), show and reset rates.
+ * resolve (and release the mail held meanwhile), show and reset rates,
+ * add, list and import complaints.
  * Every change is a compare-and-set of the sender's record with a note
  * kept in its history (sender.h).
  */
@@ -16,9 +17,14 @@
 
 #include <jansson.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "complaint.h"
 #include "config.h"
 #include "consent.h"
 #include "ctl.h"
+#include "feedback.h"
 #include "rules.h"
 #include "sender.h"
 #include "store.h"
@@ -508,6 +514,256 @@ ctl_rate(const char *conf, int argc, char **argv)
 		rc = rate_show(p, st, argv[2]);
 	else
 		rc = sender_change(p, st, argv[2], ACT_RATE_RESET, note, false);
+	bw_store_close(st);
+	bw_policy_unref(p);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- complaints */
+
+static void
+fb_print(const char *what, const char *sender, const char *rcpt, const bw_fb_result *r)
+{
+	if (r->outcome == BW_FB_DUPLICATE) {
+		printf("%s: duplicate: sender=%s rcpt=%s counted before, nothing changed\n", what, sender, rcpt);
+		return;
+	}
+	printf("%s: applied: sender=%s rcpt=%s window=%llu/%llu from %u recipients state=%s",
+	    what, sender, rcpt, (unsigned long long)r->totals.complaints,
+	    (unsigned long long)r->totals.delivered, r->distinct, bw_sender_state_name(r->before));
+	if (r->after != r->before)
+		printf("->%s (%s)", bw_sender_state_name(r->after), r->reason);
+	printf("\n");
+}
+
+static bool
+norm_rcpt(const bw_policy *p, const char *in, char out[BW_ADDR_MAX + 1])
+{
+	bw_norm_opts no = { p->conf.fold_local_case, p->conf.fold_plus_tag };
+	char err[120];
+
+	return bw_addr_normalise(in, &no, false, out, BW_ADDR_MAX + 1, err, sizeof(err));
+}
+
+/* The sender id SenderIdentity gives the envelope sender of a report's
+ * original (a SASL login is not in a report: its domain stands in). */
+static bool
+report_sender(const bw_policy *p, const char *mail_from, char out[BW_SENDER_MAX + 1])
+{
+	bw_norm_opts no = { .fold_case = true };
+	char norm[BW_ADDR_MAX + 1], err[120];
+	const char *at, *id;
+
+	if (mail_from == NULL || !bw_addr_normalise(mail_from, &no, false, norm, sizeof(norm), err,
+	    sizeof(err)) || (at = strrchr(norm, '@')) == NULL)
+		return false;
+	id = p->conf.sender_identity == BW_SID_ADDRESS ? norm : at + 1;
+	if (strlen(id) > BW_SENDER_MAX || !bw_sender_id_ok(id))
+		return false;
+	strcpy(out, id);
+	return true;
+}
+
+static int
+complaint_add(const bw_policy *p, bw_store *st, const char *sender, const char *rcpt_in,
+    const char *source)
+{
+	char rcpt[BW_ADDR_MAX + 1], key[BW_ADDR_MAX + 8], err[300];
+	bw_fb_result r;
+
+	if (!bw_sender_id_ok(sender) || !norm_rcpt(p, rcpt_in, rcpt)) {
+		fprintf(stderr, "bulkwardenctl: complaint add: bad sender or recipient\n");
+		return 2;
+	}
+	snprintf(key, sizeof(key), "cli:%s", rcpt);
+	if (bw_feedback_apply(p, st, sender, rcpt, key, source ? source : "cli", "abuse", now_ms(), &r,
+	    err, sizeof(err)) != BW_STORE_OK) {
+		fprintf(stderr, "bulkwardenctl: complaint add: %s\n", err);
+		return 1;
+	}
+	fb_print("complaint", sender, rcpt, &r);
+	return 0;
+}
+
+static int
+complaint_list_one(void *ud, const char *key, const char *val)
+{
+	(void)ud;
+	printf("%.*s %s\n", (int)strcspn(key, " "), key, val);
+	return 0;
+}
+
+typedef struct import_ctx {
+	const bw_policy *p;
+	bw_store *st;
+	bw_arf_verifier *v;
+	bw_arf_trust trust;
+	unsigned applied, dup, unauth, bad, failed;
+} import_ctx;
+
+/* One report file. */
+static void
+complaint_import_file(import_ctx *c, const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf = NULL, err[300], sender[BW_SENDER_MAX + 1], rcpt[BW_ADDR_MAX + 1],
+	    key[BW_ARF_KEY_LEN + 1];
+	size_t len = 0;
+	bw_arf r;
+	bw_arf_auth a;
+	bw_fb_result res;
+
+	if (fp == NULL || (buf = malloc(BW_ARF_SIZE_MAX + 1)) == NULL) {
+		fprintf(stderr, "bulkwardenctl: %s: %s\n", path, strerror(errno));
+		if (fp)
+			fclose(fp);
+		c->failed++;
+		return;
+	}
+	len = fread(buf, 1, BW_ARF_SIZE_MAX + 1, fp);
+	fclose(fp);
+	if (bw_arf_parse(buf, len, &r, err, sizeof(err)) != BW_ARF_OK) {
+		printf("%s: not counted: %s\n", path, err);
+		c->bad++;
+		free(buf);
+		return;
+	}
+	bw_arf_authenticate(c->v, &c->trust, buf, len, &a);
+	if (!a.authenticated) {
+		printf("%s: not counted: unauthenticated (%s: %s)\n", path,
+		    bw_arf_auth_status_name(a.status), a.why);
+		bw_store_counter_add(c->st, "complaints:unauthenticated", 1, NULL);
+		c->unauth++;
+	} else if (r.ftype != BW_FT_ABUSE) {
+		printf("%s: not counted: feedback type %s\n", path, r.feedback_type ? r.feedback_type : "-");
+		c->bad++;
+	} else if (!report_sender(c->p, r.mail_from, sender) || r.nrcpt == 0
+	    || !norm_rcpt(c->p, r.rcpt[0], rcpt) || !bw_arf_dedupe_key(&r, rcpt, key)) {
+		printf("%s: not counted: no sender (Original-Mail-From) or recipient (Original-Rcpt-To) "
+		    "to count it for\n", path);
+		c->bad++;
+	} else if (bw_feedback_apply(c->p, c->st, sender, rcpt, key, a.domain, "abuse", now_ms(), &res,
+	    err, sizeof(err)) != BW_STORE_OK) {
+		fprintf(stderr, "bulkwardenctl: %s: %s\n", path, err);
+		c->failed++;
+	} else {
+		fb_print(path, sender, rcpt, &res);
+		if (res.outcome == BW_FB_DUPLICATE)
+			c->dup++;
+		else
+			c->applied++;
+	}
+	bw_arf_clear(&r);
+	free(buf);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A directory: its *.eml files in name order. */
+static void
+complaint_import_dir(import_ctx *c, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+
+	if (d == NULL) {
+		fprintf(stderr, "bulkwardenctl: %s: %s\n", dir, strerror(errno));
+		c->failed++;
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || strcmp(de->d_name + l - 4, ".eml") != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, cap * sizeof(*names));
+			if (nn == NULL)
+				break;
+			names = nn;
+		}
+		if (asprintf(&names[n], "%s/%s", dir, de->d_name) < 0)
+			break;
+		n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		complaint_import_file(c, names[i]);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* complaint add SENDER RCPT [--source S] | list [SENDER] | import FILE|DIR... */
+int
+ctl_complaint(const char *conf, int argc, char **argv)
+{
+	bw_policy *p;
+	bw_store *st;
+	int rc = 0;
+
+	if (argc < 2)
+		return ctl_usage();
+	if (strcmp(argv[1], "add") == 0 ? !(argc == 4 || (argc == 6 && strcmp(argv[4], "--source") == 0))
+	    : strcmp(argv[1], "list") == 0 ? argc > 3 : strcmp(argv[1], "import") == 0 ? argc < 3 : 1)
+		return ctl_usage();
+	if ((p = ctl_policy(conf)) == NULL)
+		return 1;
+	if ((st = ctl_store(p, 0)) == NULL) {
+		bw_policy_unref(p);
+		return 1;
+	}
+	if (strcmp(argv[1], "add") == 0)
+		rc = complaint_add(p, st, argv[2], argv[3], argc == 6 ? argv[5] : NULL);
+	else if (strcmp(argv[1], "list") == 0) {
+		char prefix[BW_SENDER_MAX + 2] = "";
+		if (argc == 3)
+			snprintf(prefix, sizeof(prefix), "%s ", argv[2]);
+		if (bw_store_scan(st, BW_TBL_COMPLAINT, prefix, complaint_list_one, NULL) != BW_STORE_OK) {
+			fprintf(stderr, "bulkwardenctl: complaint list: %s\n", bw_store_last_error(st));
+			rc = 1;
+		}
+	} else {
+		import_ctx c = { .p = p, .st = st };
+		bw_arf_verifier_opts vo = { .query = p->conf.reporter_key_file[0] ? BW_ARF_QUERY_FILE
+		    : BW_ARF_QUERY_DNS, .query_info = p->conf.reporter_key_file[0]
+		    ? p->conf.reporter_key_file : NULL };
+		char err[300], *list = strdup(p->conf.trusted_reporters), *save = NULL;
+		const char *doms[64];
+		size_t nd = 0;
+
+		for (char *w = list ? strtok_r(list, ", \t", &save) : NULL; w && nd < 64;
+		    w = strtok_r(NULL, ", \t", &save))
+			doms[nd++] = w;
+		c.trust = (bw_arf_trust){ doms, nd, true };
+		if (nd == 0)
+			fprintf(stderr, "bulkwardenctl: complaint import: TrustedReporters is empty: no "
+			    "report will count\n");
+		if ((c.v = bw_arf_verifier_new(&vo, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "bulkwardenctl: complaint import: %s\n", err);
+			rc = 1;
+		} else {
+			for (int i = 2; i < argc; i++) {
+				struct stat sb;
+				if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode))
+					complaint_import_dir(&c, argv[i]);
+				else
+					complaint_import_file(&c, argv[i]);
+			}
+			printf("complaint import: %u applied, %u duplicate, %u unauthenticated, %u not "
+			    "counted, %u failed\n", c.applied, c.dup, c.unauth, c.bad, c.failed);
+			rc = c.failed ? 1 : 0;
+			bw_arf_verifier_free(c.v);
+		}
+		free(list);
+	}
 	bw_store_close(st);
 	bw_policy_unref(p);
 	return rc;

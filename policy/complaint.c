@@ -1559,6 +1559,13 @@ sig_status(DKIM *d, DKIM_SIGINFO *sig, const char *dom, struct span body, char *
 	if ((flags & DKIM_SIGFLAG_PASSED) != 0 && bh == DKIM_SIGBH_MATCH) {
 		ssize_t signlen = -1;
 		dkim_canon_t hc = DKIM_CANON_SIMPLE, bc = DKIM_CANON_SIMPLE;
+		dkim_alg_t alg = DKIM_SIGN_UNKNOWN;
+
+		/* RFC 8301: verifiers must not count rsa-sha1 */
+		if (dkim_sig_getsignalg(sig, &alg) != DKIM_STAT_OK || alg == DKIM_SIGN_RSASHA1) {
+			seterr(why, whylen, "signature by %s uses rsa-sha1, which RFC 8301 retired", dom);
+			return BW_ARF_AUTH_BADSIG;
+		}
 
 		if (dkim_sig_getcanonlen(d, sig, NULL, NULL, &signlen) != DKIM_STAT_OK ||
 		    dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK) {

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "consent.h"
+#include "feedback.h"
 #include "log.h"
 #include "netaddr.h"
 #include "phrases.h"
@@ -132,8 +133,24 @@ const bw_conf_key bw_conf_keys[] = {
 	  "recipients one sender may send to, N/TIME[:BURST] (0: no limit)" },
 	{ "ThrottleFactor", BW_CK_STRING, "0.25", 0, 0, NULL, OFF(throttle_factor), true,
 	  "the rates of a throttled sender or one in grace are multiplied by this" },
-	{ "GracePeriod", BW_CK_SECONDS, "2h", 60, 366ULL * 86400, NULL, OFF(grace_period), true,
+	{ "GracePeriod", BW_CK_SECONDS, "2h", 1, 366ULL * 86400, NULL, OFF(grace_period), true,
 	  "time a sender in grace has to stop a batch before it is suspended" },
+	{ "ThrottleAt", BW_CK_STRING, "0.1%", 0, 0, NULL, OFF(throttle_at), true,
+	  "a complaint rate at or above this throttles the sender" },
+	{ "GraceAt", BW_CK_STRING, "0.3%", 0, 0, NULL, OFF(grace_at), true,
+	  "a complaint rate at or above this puts the sender in grace" },
+	{ "ComplaintWindow", BW_CK_SECONDS, "7d", 3600, 31ULL * 86400, NULL, OFF(complaint_window), true,
+	  "the complaint rate is complaints over delivered recipients in this time" },
+	{ "ComplaintMinVolume", BW_CK_UINT, "1000", 1, 4000000000U, NULL, OFF(complaint_min_volume), true,
+	  "delivered recipients in the window before the complaint rate counts" },
+	{ "ComplaintMinRecipients", BW_CK_UINT, "3", 1, 1000000, NULL, OFF(complaint_min_recipients), true,
+	  "distinct complaining recipients in the window before the state changes" },
+	{ "IncidentDeadline", BW_CK_SECONDS, "24h", 1, 366ULL * 86400, NULL, OFF(incident_deadline), true,
+	  "a complaint opens an incident; unacknowledged this long, the sender is suspended" },
+	{ "TrustedReporters", BW_CK_STRING, "", 0, 0, NULL, OFF(trusted_reporters), true,
+	  "DKIM domains whose signed complaint reports count (subdomains too)" },
+	{ "ReporterKeyFile", BW_CK_STRING, "", 0, 0, NULL, OFF(reporter_key_file), true,
+	  "DKIM keys of the reporters, \"selector._domainkey.domain value\" lines (empty: DNS)" },
 	{ "OnSuspended", BW_CK_ENUM, "hold", 0, 0, "hold|reject|tempfail", OFF(on_suspended), true,
 	  "mail of a suspended sender: into the MTA's hold queue, refused or deferred" },
 	{ "HoldReleaseCommand", BW_CK_STRING, "postsuper -H", 0, 0, NULL, OFF(hold_release_command), true,
@@ -640,6 +657,16 @@ policy_load_rates(bw_policy *p, const char *conf_path, bw_errs *errs)
 		bw_errs_add(errs, "%s: ThrottleFactor: \"%s\" is not a number above 0 and at most 1",
 		    conf_path, c->throttle_factor);
 	p->sender.grace_period = (bw_time_ms)c->grace_period * 1000;
+	if (!bw_parse_percent_ppm(c->throttle_at, &p->sender.throttle_ppm) || p->sender.throttle_ppm == 0)
+		bw_errs_add(errs, "%s: ThrottleAt: \"%s\" is not a percentage above 0 (e.g. 0.1%%)",
+		    conf_path, c->throttle_at);
+	if (!bw_parse_percent_ppm(c->grace_at, &p->sender.grace_ppm) || p->sender.grace_ppm == 0)
+		bw_errs_add(errs, "%s: GraceAt: \"%s\" is not a percentage above 0 (e.g. 0.3%%)",
+		    conf_path, c->grace_at);
+	p->sender.window_hours = (unsigned)(c->complaint_window / 3600);
+	p->sender.min_volume = c->complaint_min_volume;
+	p->sender.min_complainers = c->complaint_min_recipients;
+	p->sender.incident_deadline = (bw_time_ms)c->incident_deadline * 1000;
 	if (!bw_sender_policy_check(&p->sender, err, sizeof(err)))
 		bw_errs_add(errs, "%s: %s", conf_path, err);
 }

@@ -92,6 +92,14 @@ typedef struct bw_conf {
 	char *recipient_rate;
 	char *throttle_factor;
 	uint64_t grace_period;    /* seconds */
+	char *throttle_at;        /* complaint rates, "0.1%" */
+	char *grace_at;
+	uint64_t complaint_window; /* seconds */
+	unsigned complaint_min_volume;
+	unsigned complaint_min_recipients;
+	uint64_t incident_deadline; /* seconds */
+	char *trusted_reporters;  /* DKIM d= domains of the reports that count */
+	char *reporter_key_file;  /* "": keys from DNS */
 	int on_suspended;         /* bw_on_suspended */
 	char *hold_release_command;
 	bool auto_restart;

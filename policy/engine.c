@@ -20,6 +20,7 @@
 #include "consent.h"
 #include "dkimcov.h"
 #include "engine.h"
+#include "feedback.h"
 #include "limiter.h"
 #include "log.h"
 #include "netaddr.h"
@@ -131,7 +132,7 @@ bw_stats_flush(bw_store *st)
 	bw_counter_delta d[STATS_N];
 	int64_t taken[STATS_N];
 	size_t n = 0;
-	bw_store_err e;
+	bw_store_err e, fe = bw_feedback_flush(st);
 
 	for (size_t i = 0; i < STATS_N; i++) {
 		taken[i] = atomic_exchange(&stats_pending[i], 0);
@@ -142,11 +143,11 @@ bw_stats_flush(bw_store *st)
 		}
 	}
 	if (n == 0)
-		return BW_STORE_OK;
+		return fe;
 	if ((e = bw_store_counter_add_many(st, d, n)) != BW_STORE_OK)
 		for (size_t i = 0; i < STATS_N; i++)   /* keep them for the next flush */
 			atomic_fetch_add(&stats_pending[i], taken[i]);
-	return e;
+	return e != BW_STORE_OK ? e : fe;
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -336,6 +337,13 @@ msg_limit(const bw_msg *m, bw_lim_kind k, bw_gcra_limit *l)
 	*l = *base;
 	if (m->rate_factor < 1 && !bw_gcra_scale(base, m->rate_factor, l))
 		*l = *base;
+	/* a message is one event: its burst is cut too, so that a throttled
+	 * sender cannot send a burst at once (recipients keep theirs, or a
+	 * message to many could never fit) */
+	if (m->rate_factor < 1 && k == BW_LIM_MSG) {
+		double b = l->burst * m->rate_factor;
+		l->burst = b < 1 ? 1 : (uint32_t)b;
+	}
 	return true;
 }
 
@@ -485,6 +493,22 @@ msg_sender_state(bw_msg *m, bw_verdict *v)
 		return v->action;
 	}
 	return msg_rate_take(m, BW_LIM_MSG, 1, v);
+}
+
+/* The recipients an accepted outbound message goes to, for the sender's
+ * complaint rate (feedback.h). */
+static size_t msg_remaining(const bw_msg *m, const struct msg_rcpt **last);
+
+static void
+msg_count_delivered(const bw_msg *m)
+{
+	size_t n;
+
+	if (!m->outbound || m->sender[0] == 0 || m->force_set)
+		return;
+	n = msg_remaining(m, NULL);
+	if (n)
+		bw_feedback_delivered(m->sender, m->now_ms, (unsigned)n);
 }
 
 /* End of message of a suspended sender's mail under OnSuspended hold:
@@ -1192,6 +1216,7 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 		}
 		bw_stats_count("accepted");
 		msg_summary_unchecked(m, "accept");
+		msg_count_delivered(m);
 		return v->action = BW_ACT_ACCEPT;
 	}
 	if (m->unsub && m->res == NULL)
@@ -1234,6 +1259,7 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 		msg_collect_delrcpt(m);
 		for (size_t i = 0; m->delrcpt && m->delrcpt[i]; i++)
 			nremoved++;
+		msg_count_delivered(m);
 	}
 	/* the verdict header on checked mail that goes on */
 	if (v->action == BW_ACT_ACCEPT && c->verdict_header[0]) {

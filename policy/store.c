@@ -20,6 +20,7 @@ const bw_store_table bw_store_tables[BW_TBL__N] = {
 	[BW_TBL_CONSENT] = { "consent", BW_VAL_JSON },
 	[BW_TBL_SUPPRESS] = { "suppress", BW_VAL_JSON },
 	[BW_TBL_SENDER] = { "sender", BW_VAL_JSON },
+	[BW_TBL_COMPLAINT] = { "complaint", BW_VAL_JSON },
 };
 
 static const struct {

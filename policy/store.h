@@ -76,7 +76,7 @@ bw_store_err bw_store_counter_scan(bw_store *s, const char *prefix,
     int (*fn)(void *ud, const char *name, int64_t val), void *ud);
 
 /* ---- record tables: keyed JSON objects ----
- * The consent, suppression and sender (and later complaint) tables hold
+ * The consent, suppression, sender and complaint tables hold
  * records: a key of 1..BW_STORE_KEY_MAX bytes of UTF-8 without control
  * characters, and a value that is the text of one JSON object of
  * 2..BW_STORE_VAL_MAX bytes. The store does not parse a value on the
@@ -91,6 +91,7 @@ typedef enum {
 	BW_TBL_CONSENT,      /* consent records */
 	BW_TBL_SUPPRESS,     /* suppressions */
 	BW_TBL_SENDER,       /* sender state: "SENDER" -> state, incident, held mail */
+	BW_TBL_COMPLAINT,    /* counted complaints: "SENDER KEY" -> when, whom (feedback.h) */
 	BW_TBL__N
 } bw_tbl;
 
@@ -132,7 +133,8 @@ bw_store_err bw_store_scan(bw_store *s, bw_tbl t, const char *prefix,
     int (*fn)(void *ud, const char *key, const char *val), void *ud);
 /* Number of records in t (LMDB: from the database statistics). */
 bw_store_err bw_store_count(bw_store *s, bw_tbl t, uint64_t *n);
-/* The table's name in dumps ("counters", "consent", "suppress", "sender"); "unknown"
+/* The table's name in dumps ("counters", "consent", "suppress", "sender",
+ * "complaint"); "unknown"
  * for a value that is not a table. */
 const char *bw_store_table_name(bw_tbl t);
 

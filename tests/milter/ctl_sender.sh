@@ -125,6 +125,25 @@ ctl rate show acme
 like "rate show: when it was reset" "$out" 'last reset: +20[0-9-]+T'
 like "the reset is in the history" "$(timeout 60 "$BW_CTL" -c "$dir/bulkwarden.conf" sender show acme)" 'rate-reset +new warm-up plan'
 
+# complaints entered by hand: counted once per recipient, suppressed, listed
+ctl complaint add delta "<Bob@Example.NET>" --source helpdesk
+is "complaint add exits 0" "$rc" 0
+like "complaint add: applied, an incident opened" "$out" \
+	'^complaint: applied: sender=delta rcpt=Bob@example.net window=1/0 from 1 recipients state=active$'
+ctl complaint add delta Bob@example.net
+like "the same recipient again: a duplicate" "$out" 'duplicate: sender=delta rcpt=Bob@example.net'
+ctl complaint list delta
+like "complaint list: one, with its source" "$out" '^delta \{"at":"[^"]+","rcpt":"Bob@example.net","source":"helpdesk","type":"abuse"\}$'
+ctl suppress show delta Bob@example.net
+like "the recipient is suppressed as a complaint" "$out" '"reason": ?"complaint"'
+ctl sender show delta
+like "an incident is open" "$out" 'incident: +open since'
+ctl complaint add "bad id" bob@example.net
+is "complaint add with a bad sender id: exit 2" "$rc" 2
+ctl complaint import "$dir/nonexistent.eml"
+is "complaint import of a missing file: exit 1" "$rc" 1
+like "complaint import says TrustedReporters is empty" "$err" 'TrustedReporters is empty'
+
 # a damaged record is named, not shown as active
 printf '{"table":"sender","key":"broken","value":{"state":"nonsense"}}\n' >"$dir/broken.jsonl"
 timeout 60 "$BW_CTL" -c "$dir/bulkwarden.conf" restore "$dir/broken.jsonl" >/dev/null

@@ -1,0 +1,233 @@
+#!/bin/bash
+# tests/e2e/complaints.sh - complaints drive a sender's state, end to end:
+# swaks -> a private Postfix (smtpd_milters: bulkwarden) -> smtp-sink, with
+# ARF reports DKIM-signed at test time by a reporter whose key is made with
+# opendkim-genkey and given to bulkwarden as ReporterKeyFile.
+#
+# The policy, scaled down so that a test can cross it: the complaint rate
+# counts from 10 delivered recipients and 2 distinct complainers; at 10 %
+# the sender is throttled (its message rate cut to a hundredth, so its next
+# message waits with 451 4.7.1), at 25 % it is in grace for 3 seconds,
+# then its mail is held in Postfix's hold queue. Forged and unsigned
+# reports change nothing; a report imported twice counts once; an incident
+# acknowledged in time prevents the suspension that an unanswered one
+# brings (IncidentDeadline 4 s).
+
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
+. "$top_srcdir/tests/e2e/postfix.sh"
+tap_init e2e-complaints || { echo "1..1"; echo "not ok 1 - cannot create the run directory"; exit 0; }
+
+MSG=$BW_DATA/msg
+ARFSIGN=${ARFSIGN:-$top_builddir/tests/unit/arfsign}
+KEYS=$BW_RUN/keys
+
+send() {
+	local port=$1 src=$2 tag=$3
+	shift 3
+	swaks_send "$port" "$(mk_msg "$MSG/$src" "$tag")" "$@"
+}
+at_sink() { [ -n "$(sink_find sink "$1")" ]; }
+ctl() { bw_ctl fb "$@"; }
+held_count() { pf_queue pf | grep -c '^[0-9A-Za-z]*!'; }
+
+# rcpts N DOMAIN: r1@DOMAIN,...,rN@DOMAIN
+rcpts() {
+	local i out=
+	for i in $(seq 1 "$1"); do out=$out${out:+,}r$i@$2; done
+	echo "$out"
+}
+
+# report NAME SENDER-ADDRESS RCPT MSGID [DOMAIN SELECTOR KEY]: an ARF abuse
+# report in $KEYS/NAME.eml, signed by DOMAIN (default the trusted reporter)
+report() {
+	local name=$1 from=$2 rcpt=$3 msgid=$4 dom=${5:-fbl.example.net} sel=${6:-s1}
+	local key=${7:-$KEYS/s1.private}
+	cat >"$KEYS/$name.raw" <<EOF
+From: Feedback Loop <fbl@fbl.example.net>
+To: complaints@bulkwarden.test
+Subject: abuse report
+Date: Mon, 07 Dec 2026 10:00:00 +0000
+Message-ID: <$name@fbl.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf"
+
+--arf
+Content-Type: text/plain
+
+This is an email abuse report for a message sent to $rcpt.
+
+--arf
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: fbl/1.0
+Version: 1
+Original-Mail-From: <$from>
+Original-Rcpt-To: <$rcpt>
+Arrival-Date: Mon, 07 Dec 2026 09:58:00 +0000
+
+--arf
+Content-Type: text/rfc822-headers
+
+From: News <$from>
+To: <$rcpt>
+Subject: news
+Message-ID: <$msgid>
+
+--arf--
+EOF
+	"$ARFSIGN" "$dom" "$sel" "$key" <"$KEYS/$name.raw" >"$KEYS/$name.eml"
+}
+
+# imp NAME: import one report; its line of output in $out
+imp() { out=$(ctl complaint import "$KEYS/$1.eml" 2>&1 | head -n 1); }
+
+# delivered SENDER: the recipients delivered for it, as the store counts them
+delivered() {
+	ctl stats | awk -v p="delivered:$1:" 'index($1, p) == 1 { n += $2 } END { print n + 0 }'
+}
+
+state_of() { ctl sender show "$1" 2>/dev/null | sed -n 's/^state: *\([a-z]*\).*/\1/p'; }
+
+# ---------------------------------------------------------------- cases
+# (1) a sender crosses 10 % and is throttled, crosses 25 % and is in grace,
+# and once grace runs out its mail is held
+t_thresholds() {
+	local n
+	send "$PORT_FB" bulk-visible.eml f1 --from news@fb.example --to "$(rcpts 19 example.net)"
+	like "19 recipients: accepted" "$SMTP_REPLY" '^250 '
+	check "the 19 delivered recipients reach the store" bw_wait_for 10 eval '[ "$(delivered fb.example)" = 19 ]'
+
+	report r1 news@fb.example r1@example.net f1@bulkwarden.test
+	imp r1
+	like "report 1: applied, 1 of 19, still active" "$out" \
+		'applied: sender=fb\.example rcpt=r1@example\.net window=1/19 from 1 recipients state=active$'
+	ctl sender ack-incident fb.example --note "we are looking at it" >/dev/null 2>&1
+	is "the incident is acknowledged" "$?" 0
+	like "the recipient is suppressed as a complaint" "$(ctl suppress show fb.example r1@example.net 2>&1)" \
+		'"reason": ?"complaint"'
+
+	# forged: signed with another key under the reporter's name; signed by
+	# a domain that is not trusted; not signed at all
+	opendkim-genkey -D "$KEYS" -d fbl.example.net -s other >/dev/null 2>&1
+	report forged news@fb.example r9@example.net f1@bulkwarden.test fbl.example.net s1 "$KEYS/other.private"
+	imp forged
+	like "a report with a forged signature is not counted" "$out" 'not counted: unauthenticated \(bad signature'
+	mkdir -p "$KEYS/evil"
+	opendkim-genkey -D "$KEYS/evil" -d evil.example -s s1 >/dev/null 2>&1
+	report untrusted news@fb.example r8@example.net f1@bulkwarden.test evil.example s1 "$KEYS/evil/s1.private"
+	imp untrusted
+	like "a report signed by an untrusted domain is not counted" "$out" 'not counted: unauthenticated'
+	cp "$KEYS/r1.raw" "$KEYS/unsigned.eml"
+	imp unsigned
+	like "an unsigned report is not counted" "$out" 'not counted: unauthenticated \(no signature'
+	imp r1
+	like "the same report again: a duplicate" "$out" 'duplicate: sender=fb\.example rcpt=r1@example\.net'
+	n=$(ctl complaint list fb.example | wc -l)
+	is "nothing forged or repeated was counted" "$n" 1
+	is "no suppression for the forged report's recipient" \
+		"$(ctl suppress show fb.example r9@example.net >/dev/null 2>&1; echo $?)" 1
+	is "still active" "$(state_of fb.example)" active
+
+	send "$PORT_FB" bulk-visible.eml f2 --from news@fb.example --to r20@example.net
+	like "active: the next message passes" "$SMTP_REPLY" '^250 '
+	check "20 delivered recipients in the store" bw_wait_for 10 eval '[ "$(delivered fb.example)" = 20 ]'
+
+	report r2 news@fb.example r2@example.net f1@bulkwarden.test
+	imp r2
+	like "report 2: 2 of 20 from 2 recipients = 10 %: throttled" "$out" \
+		'window=2/20 from 2 recipients state=active->throttled \(complaint rate 10\.00'
+	send "$PORT_FB" bulk-visible.eml f3 --from news@fb.example --to r22@example.net
+	like "throttled: the next message waits (451 4.7.1)" "$SMTP_REPLY" \
+		'^451 4\.7\.1 sender fb\.example is over its message rate .*\(throttled\), try again in [0-9]+ seconds'
+	is "throttled: it is not at the sink" "$(sink_find sink f3)" ""
+
+	for i in 3 4; do
+		report "r$i" news@fb.example "r$i@example.net" f1@bulkwarden.test
+		imp "r$i"
+	done
+	report r5 news@fb.example r5@example.net f1@bulkwarden.test
+	imp r5
+	like "report 5: 5 of 20 = 25 %: grace" "$out" 'state=throttled->grace \(complaint rate 25\.00'
+	like "sender show: grace until a time" "$(ctl sender show fb.example)" 'grace until: 20[0-9-]+T'
+	sleep 3.5
+	send "$PORT_FB" bulk-visible.eml f4 --from news@fb.example --to r23@example.net
+	like "grace ran out: the MTA accepts the next message" "$SMTP_REPLY" '^250 '
+	check "grace ran out: it waits in Postfix's hold queue" bw_wait_for 10 eval '[ "$(held_count)" -ge 1 ]'
+	is "grace ran out: the sender is suspended" "$(state_of fb.example)" suspended
+	like "the history has every step" "$(ctl sender show fb.example)" \
+		$'complaint +complaint about mail to r1@example.net\n.*ack-incident .*\n.*complaint +complaint about mail to r2@example.net: complaint rate 10'
+}
+
+# (2) an incident: acknowledged in time, the sender goes on; unanswered,
+# the sender is suspended when its next message comes
+t_incidents() {
+	send "$PORT_FB" bulk-visible.eml g1 --from news@ack.example --to "$(rcpts 20 example.org)"
+	send "$PORT_FB" bulk-visible.eml g2 --from news@noack.example --to "$(rcpts 20 example.org)"
+	check "both senders' deliveries reach the store" bw_wait_for 10 eval \
+		'[ "$(delivered ack.example)" = 20 ] && [ "$(delivered noack.example)" = 20 ]'
+	report a1 news@ack.example r1@example.org g1@bulkwarden.test
+	report n1 news@noack.example r1@example.org g2@bulkwarden.test
+	imp a1
+	like "ack.example: one complaint, an incident" "$out" 'applied: sender=ack\.example'
+	imp n1
+	like "noack.example: one complaint, an incident" "$out" 'applied: sender=noack\.example'
+	ctl sender ack-incident ack.example --note "answered by phone" >/dev/null 2>&1
+	sleep 4.5
+	send "$PORT_FB" bulk-visible.eml g3 --from news@ack.example --to r30@example.org
+	check "acknowledged in time: its next message reaches the sink" bw_wait_for 20 at_sink g3
+	is "acknowledged in time: still active" "$(state_of ack.example)" active
+	send "$PORT_FB" bulk-visible.eml g4 --from news@noack.example --to r30@example.org
+	like "unanswered: the MTA accepts the next message" "$SMTP_REPLY" '^250 '
+	is "unanswered: the sender is suspended" "$(state_of noack.example)" suspended
+	like "unanswered: the reason says so" "$(ctl sender show noack.example)" 'reason: +.*incident'
+	is "unanswered: nothing at the sink" "$(sink_find sink g4)" ""
+}
+
+# ---------------------------------------------------------------- setup
+ready=1
+require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
+require "Postfix is installed" bw_have postfix postconf postqueue postsuper smtp-sink || ready=0
+require "swaks and opendkim-genkey are installed" bw_have swaks opendkim-genkey || ready=0
+require "bulkwarden is built ($BW_BIN)" test -x "$BW_BIN" || ready=0
+require "bulkwardenctl is built ($BW_CTL)" test -x "$BW_CTL" || ready=0
+require "arfsign is built ($ARFSIGN)" test -x "$ARFSIGN" || ready=0
+if [ "$ready" = 1 ]; then
+	require "users $BW_USER, postfix and group postdrop exist" \
+		eval 'bw_ensure_user && getent passwd postfix && getent group postdrop' || ready=0
+fi
+[ "$ready" = 1 ] || tap_done
+
+bw_free_port PORT_FB && bw_free_port PORT_SINK
+mkdir -p "$KEYS"
+opendkim-genkey -D "$KEYS" -d fbl.example.net -s s1 >/dev/null 2>&1
+printf 's1._domainkey.fbl.example.net %s\n' "$(grep -o '"[^"]*"' "$KEYS/s1.txt" | tr -d '"\n')" \
+	>"$KEYS/reporters.keys"
+check "the reporter's key is in ReporterKeyFile" grep -q '^s1._domainkey.fbl.example.net v=DKIM1; .*p=MII' \
+	"$KEYS/reporters.keys"
+chmod 755 "$KEYS"
+chmod 644 "$KEYS/reporters.keys"
+if bw_start fb RequireConsent no StatsInterval 1s TrustedReporters fbl.example.net \
+	ReporterKeyFile "$KEYS/reporters.keys" ComplaintMinVolume 10 ComplaintMinRecipients 2 \
+	ThrottleAt 10% GraceAt 25% GracePeriod 3s IncidentDeadline 4s \
+	MessageRate 600/1h:20 ThrottleFactor 0.01; then
+	ok "daemon 'fb' starts"
+else
+	not_ok "daemon 'fb' starts"
+	tap_done
+fi
+if sink_start sink "$PORT_SINK"; then ok "smtp-sink listens"; else not_ok "smtp-sink starts"; ready=0; fi
+pf_setup pf "$PORT_SINK" "$PORT_FB=inet:127.0.0.1:${BW_PORT[fb]}"
+if pf_start pf; then ok "private Postfix listens"; else not_ok "private Postfix starts"; ready=0; fi
+[ "$ready" = 1 ] || tap_done
+
+diag "--- t_thresholds"
+t_thresholds
+diag "--- t_incidents"
+t_incidents
+
+bw_stop fb
+is "daemon 'fb' exits with status 0 on SIGTERM" "$?" 0
+pf_stop pf
+check_no_sanitizer_reports
+tap_done
