@@ -545,25 +545,6 @@ norm_rcpt(const bw_policy *p, const char *in, char out[BW_ADDR_MAX + 1])
 	return bw_addr_normalise(in, &no, false, out, BW_ADDR_MAX + 1, err, sizeof(err));
 }
 
-/* The sender id SenderIdentity gives the envelope sender of a report's
- * original (a SASL login is not in a report: its domain stands in). */
-static bool
-report_sender(const bw_policy *p, const char *mail_from, char out[BW_SENDER_MAX + 1])
-{
-	bw_norm_opts no = { .fold_case = true };
-	char norm[BW_ADDR_MAX + 1], err[120];
-	const char *at, *id;
-
-	if (mail_from == NULL || !bw_addr_normalise(mail_from, &no, false, norm, sizeof(norm), err,
-	    sizeof(err)) || (at = strrchr(norm, '@')) == NULL)
-		return false;
-	id = p->conf.sender_identity == BW_SID_ADDRESS ? norm : at + 1;
-	if (strlen(id) > BW_SENDER_MAX || !bw_sender_id_ok(id))
-		return false;
-	strcpy(out, id);
-	return true;
-}
-
 static int
 complaint_add(const bw_policy *p, bw_store *st, const char *sender, const char *rcpt_in,
     const char *source)
@@ -596,8 +577,6 @@ complaint_list_one(void *ud, const char *key, const char *val)
 typedef struct import_ctx {
 	const bw_policy *p;
 	bw_store *st;
-	bw_arf_verifier *v;
-	bw_arf_trust trust;
 	unsigned applied, dup, unauth, bad, failed;
 } import_ctx;
 
@@ -606,12 +585,9 @@ static void
 complaint_import_file(import_ctx *c, const char *path)
 {
 	FILE *fp = fopen(path, "rb");
-	char *buf = NULL, err[300], sender[BW_SENDER_MAX + 1], rcpt[BW_ADDR_MAX + 1],
-	    key[BW_ARF_KEY_LEN + 1];
+	char *buf = NULL;
 	size_t len = 0;
-	bw_arf r;
-	bw_arf_auth a;
-	bw_fb_result res;
+	bw_fb_report rep;
 
 	if (fp == NULL || (buf = malloc(BW_ARF_SIZE_MAX + 1)) == NULL) {
 		fprintf(stderr, "bulkwardenctl: %s: %s\n", path, strerror(errno));
@@ -622,38 +598,30 @@ complaint_import_file(import_ctx *c, const char *path)
 	}
 	len = fread(buf, 1, BW_ARF_SIZE_MAX + 1, fp);
 	fclose(fp);
-	if (bw_arf_parse(buf, len, &r, err, sizeof(err)) != BW_ARF_OK) {
-		printf("%s: not counted: %s\n", path, err);
-		c->bad++;
+	if (bw_feedback_report(c->p, c->st, buf, len, now_ms(), &rep) != BW_STORE_OK) {
+		fprintf(stderr, "bulkwardenctl: %s: %s\n", path, rep.why);
+		c->failed++;
 		free(buf);
 		return;
 	}
-	bw_arf_authenticate(c->v, &c->trust, buf, len, &a);
-	if (!a.authenticated) {
-		printf("%s: not counted: unauthenticated (%s: %s)\n", path,
-		    bw_arf_auth_status_name(a.status), a.why);
-		bw_store_counter_add(c->st, "complaints:unauthenticated", 1, NULL);
-		c->unauth++;
-	} else if (r.ftype != BW_FT_ABUSE) {
-		printf("%s: not counted: feedback type %s\n", path, r.feedback_type ? r.feedback_type : "-");
-		c->bad++;
-	} else if (!report_sender(c->p, r.mail_from, sender) || r.nrcpt == 0
-	    || !norm_rcpt(c->p, r.rcpt[0], rcpt) || !bw_arf_dedupe_key(&r, rcpt, key)) {
-		printf("%s: not counted: no sender (Original-Mail-From) or recipient (Original-Rcpt-To) "
-		    "to count it for\n", path);
-		c->bad++;
-	} else if (bw_feedback_apply(c->p, c->st, sender, rcpt, key, a.domain, "abuse", now_ms(), &res,
-	    err, sizeof(err)) != BW_STORE_OK) {
-		fprintf(stderr, "bulkwardenctl: %s: %s\n", path, err);
-		c->failed++;
-	} else {
-		fb_print(path, sender, rcpt, &res);
-		if (res.outcome == BW_FB_DUPLICATE)
-			c->dup++;
-		else
+	switch (rep.status) {
+	case BW_FBR_APPLIED:
+	case BW_FBR_DUPLICATE:
+		fb_print(path, rep.sender, rep.rcpt, &rep.r);
+		if (rep.status == BW_FBR_APPLIED)
 			c->applied++;
+		else
+			c->dup++;
+		break;
+	case BW_FBR_UNAUTH:
+		printf("%s: not counted: unauthenticated (%s)\n", path, rep.why);
+		c->unauth++;
+		break;
+	default:
+		printf("%s: not counted: %s\n", path, rep.why);
+		c->bad++;
+		break;
 	}
-	bw_arf_clear(&r);
 	free(buf);
 }
 
@@ -732,37 +700,20 @@ ctl_complaint(const char *conf, int argc, char **argv)
 		}
 	} else {
 		import_ctx c = { .p = p, .st = st };
-		bw_arf_verifier_opts vo = { .query = p->conf.reporter_key_file[0] ? BW_ARF_QUERY_FILE
-		    : BW_ARF_QUERY_DNS, .query_info = p->conf.reporter_key_file[0]
-		    ? p->conf.reporter_key_file : NULL };
-		char err[300], *list = strdup(p->conf.trusted_reporters), *save = NULL;
-		const char *doms[64];
-		size_t nd = 0;
 
-		for (char *w = list ? strtok_r(list, ", \t", &save) : NULL; w && nd < 64;
-		    w = strtok_r(NULL, ", \t", &save))
-			doms[nd++] = w;
-		c.trust = (bw_arf_trust){ doms, nd, true };
-		if (nd == 0)
+		if (p->ntrusted == 0)
 			fprintf(stderr, "bulkwardenctl: complaint import: TrustedReporters is empty: no "
 			    "report will count\n");
-		if ((c.v = bw_arf_verifier_new(&vo, err, sizeof(err))) == NULL) {
-			fprintf(stderr, "bulkwardenctl: complaint import: %s\n", err);
-			rc = 1;
-		} else {
-			for (int i = 2; i < argc; i++) {
-				struct stat sb;
-				if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode))
-					complaint_import_dir(&c, argv[i]);
-				else
-					complaint_import_file(&c, argv[i]);
-			}
-			printf("complaint import: %u applied, %u duplicate, %u unauthenticated, %u not "
-			    "counted, %u failed\n", c.applied, c.dup, c.unauth, c.bad, c.failed);
-			rc = c.failed ? 1 : 0;
-			bw_arf_verifier_free(c.v);
+		for (int i = 2; i < argc; i++) {
+			struct stat sb;
+			if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode))
+				complaint_import_dir(&c, argv[i]);
+			else
+				complaint_import_file(&c, argv[i]);
 		}
-		free(list);
+		printf("complaint import: %u applied, %u duplicate, %u unauthenticated, %u not "
+		    "counted, %u failed\n", c.applied, c.dup, c.unauth, c.bad, c.failed);
+		rc = c.failed ? 1 : 0;
 	}
 	bw_store_close(st);
 	bw_policy_unref(p);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "complaint.h"
 #include "consent.h"
 #include "feedback.h"
 #include "log.h"
@@ -149,6 +150,8 @@ const bw_conf_key bw_conf_keys[] = {
 	  "a complaint opens an incident; unacknowledged this long, the sender is suspended" },
 	{ "TrustedReporters", BW_CK_STRING, "", 0, 0, NULL, OFF(trusted_reporters), true,
 	  "DKIM domains whose signed complaint reports count (subdomains too)" },
+	{ "ComplaintAddress", BW_CK_STRING, "", 0, 0, NULL, OFF(complaint_address), true,
+	  "mail to this address is read as a complaint report, ARF (empty: off)" },
 	{ "ReporterKeyFile", BW_CK_STRING, "", 0, 0, NULL, OFF(reporter_key_file), true,
 	  "DKIM keys of the reporters, \"selector._domainkey.domain value\" lines (empty: DNS)" },
 	{ "OnSuspended", BW_CK_ENUM, "hold", 0, 0, "hold|reject|tempfail", OFF(on_suspended), true,
@@ -641,6 +644,45 @@ policy_load_consent(bw_policy *p, const char *conf_path, bw_errs *errs)
 		bw_errs_add(errs, "%s: AddListUnsubscribe needs OneClickURL or UnsubscribeAddress", conf_path);
 }
 
+/* TrustedReporters, ReporterKeyFile and ComplaintAddress: the verifier of
+ * complaint reports. */
+static void
+policy_load_reporters(bw_policy *p, const char *conf_path, bw_errs *errs)
+{
+	const bw_conf *c = &p->conf;
+	bw_arf_verifier_opts vo = { .query = c->reporter_key_file[0] ? BW_ARF_QUERY_FILE
+	    : BW_ARF_QUERY_DNS, .query_info = c->reporter_key_file[0] ? c->reporter_key_file : NULL };
+	char err[300], *save = NULL;
+
+	if ((p->trusted_buf = strdup(c->trusted_reporters)) == NULL) {
+		bw_errs_add(errs, "out of memory");
+		return;
+	}
+	for (char *w = strtok_r(p->trusted_buf, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
+		if (p->ntrusted == sizeof(p->trusted) / sizeof(p->trusted[0])) {
+			bw_errs_add(errs, "%s: TrustedReporters: more than %zu domains", conf_path,
+			    sizeof(p->trusted) / sizeof(p->trusted[0]));
+			return;
+		}
+		p->trusted[p->ntrusted++] = w;
+	}
+	if (c->complaint_address[0]) {
+		const char *at = strchr(c->complaint_address, '@');
+		if (at == NULL || at == c->complaint_address || at[1] == 0 || strchr(at + 1, '@')
+		    || strpbrk(c->complaint_address, " <>\"\t"))
+			bw_errs_add(errs, "%s: ComplaintAddress \"%s\": want local@domain", conf_path,
+			    c->complaint_address);
+		if (p->ntrusted == 0)
+			bw_errs_add(errs, "%s: ComplaintAddress needs TrustedReporters: no report would count",
+			    conf_path);
+	}
+	if (c->reporter_key_file[0] && access(c->reporter_key_file, R_OK) != 0)
+		bw_errs_add(errs, "%s: ReporterKeyFile %s: %s", conf_path, c->reporter_key_file,
+		    strerror(errno));
+	if (p->ntrusted && (p->arf = bw_arf_verifier_new(&vo, err, sizeof(err))) == NULL)
+		bw_errs_add(errs, "%s: TrustedReporters: %s", conf_path, err);
+}
+
 /* Rates and sender states; the values were checked as the file was read. */
 static void
 policy_load_rates(bw_policy *p, const char *conf_path, bw_errs *errs)
@@ -667,6 +709,7 @@ policy_load_rates(bw_policy *p, const char *conf_path, bw_errs *errs)
 	p->sender.min_volume = c->complaint_min_volume;
 	p->sender.min_complainers = c->complaint_min_recipients;
 	p->sender.incident_deadline = (bw_time_ms)c->incident_deadline * 1000;
+	policy_load_reporters(p, conf_path, errs);
 	if (!bw_sender_policy_check(&p->sender, err, sizeof(err)))
 		bw_errs_add(errs, "%s: %s", conf_path, err);
 }
@@ -725,6 +768,8 @@ bw_policy_unref(bw_policy *p)
 	bw_phrases_free(p->phrases);
 	bw_keyring_free(p->token_keys);
 	bw_keyring_free(p->erasure_key);
+	bw_arf_verifier_free(p->arf);
+	free(p->trusted_buf);
 	bw_conf_free(&p->conf);
 	free(p->conf_path);
 	free(p);

@@ -99,6 +99,7 @@ typedef struct bw_conf {
 	unsigned complaint_min_recipients;
 	uint64_t incident_deadline; /* seconds */
 	char *trusted_reporters;  /* DKIM d= domains of the reports that count */
+	char *complaint_address;  /* mail to it is read as a complaint report */
 	char *reporter_key_file;  /* "": keys from DNS */
 	int on_suspended;         /* bw_on_suspended */
 	char *hold_release_command;
@@ -156,7 +157,11 @@ typedef struct bw_policy {
 	unsigned consent_lift;           /* ConsentLiftMethods as a mask */
 	struct bw_gcra_limit msg_rate, rcpt_rate; /* MessageRate, RecipientRate */
 	bool msg_rate_on, rcpt_rate_on;
-	struct bw_sender_policy sender;  /* ThrottleFactor, GracePeriod; the rest defaults */
+	struct bw_sender_policy sender;  /* ThrottleAt, GraceAt, ThrottleFactor, ... */
+	struct bw_arf_verifier *arf;     /* DKIM verifier of complaint reports, or NULL */
+	char *trusted_buf;               /* TrustedReporters split into ... */
+	const char *trusted[64];         /* ... these domains */
+	size_t ntrusted;
 	uint64_t generation;         /* increases on every load */
 } bw_policy;
 

@@ -19,6 +19,7 @@
 
 #include "consent.h"
 #include "dkimcov.h"
+#include "complaint.h"
 #include "engine.h"
 #include "feedback.h"
 #include "limiter.h"
@@ -38,6 +39,7 @@ typedef struct msg_rcpt {
 	char norm[BW_ADDR_MAX + 1];  /* normalised; "" when it could not be */
 	bool exempt;                 /* exempt-recipient */
 	bool unsub;                  /* the unsubscribe address */
+	bool complaint;              /* the complaint address */
 	bool checked;                /* consent looked up */
 	bool refused;                /* no consent: refused or to be removed */
 	bool removed;                /* to be removed at end of message */
@@ -61,6 +63,11 @@ struct bw_msg {
 	size_t nrcpts, caprcpts;
 	unsigned nrefused;           /* recipients refused at RCPT */
 	unsigned nunsub;             /* recipients that are the unsubscribe address */
+	unsigned ncomplaint;         /* recipients that are the complaint address */
+	char *raw;                   /* a complaint report as received (ComplaintAddress) */
+	size_t rawlen, rawcap;
+	bool raw_big;                /* over BW_ARF_SIZE_MAX: not kept */
+	char fbhdr[400];             /* the verdict header of a complaint report */
 	char *subject;               /* for a token in an unsubscribe mail */
 	const char **delrcpt;        /* after eom: recipients to remove, NULL-terminated */
 	/* header facts */
@@ -231,6 +238,7 @@ bw_msg_free(bw_msg *m)
 	free(m->auth);
 	free(m->report);
 	free(m->subject);
+	free(m->raw);
 	free(m->delrcpt);
 	for (size_t i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i].arg);
@@ -551,7 +559,8 @@ bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 	if (!m->outbound) {
 		bw_stats_count("inbound");
 		/* inbound mail is only read when it may be an unsubscribe */
-		return v->action = m->pol->conf.unsubscribe_address[0] ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
+		return v->action = m->pol->conf.unsubscribe_address[0] || m->pol->conf.complaint_address[0]
+		    ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
 	}
 	bw_stats_count("outbound");
 	if (m->sender[0] && !m->force_set) {
@@ -560,7 +569,8 @@ bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 			return a;
 	}
 	if (m->sclass == BW_SENDER_TRANSACTIONAL && !(m->force_set && m->force_bulk)
-	    && m->pol->conf.unsubscribe_address[0] == 0 && !m->hold)
+	    && m->pol->conf.unsubscribe_address[0] == 0 && m->pol->conf.complaint_address[0] == 0
+	    && !m->hold)
 		return v->action = BW_ACT_ACCEPT;
 	return BW_ACT_CONTINUE;
 }
@@ -715,13 +725,16 @@ msg_rcpt_consent(bw_msg *m, const char *rcpt, bw_verdict *v)
 	if (r->norm[0] && msg_is_unsub_addr(c, r->norm)) {
 		r->unsub = true;
 		m->nunsub++;
+	} else if (r->norm[0] && c->complaint_address[0] && strcasecmp(r->norm, c->complaint_address) == 0) {
+		r->complaint = true;
+		m->ncomplaint++;
 	}
 	m->nrcpt++;
-	if (!r->unsub && r->norm[0] && bw_rules_exempt_rcpt(m->pol->rules, r->norm)) {
+	if (!r->unsub && !r->complaint && r->norm[0] && bw_rules_exempt_rcpt(m->pol->rules, r->norm)) {
 		r->exempt = true;
 		m->nexempt++;
 	}
-	if (r->unsub || r->exempt || !msg_consent_applies(m) || m->sclass != BW_SENDER_BULK
+	if (r->unsub || r->complaint || r->exempt || !msg_consent_applies(m) || m->sclass != BW_SENDER_BULK
 	    || m->force_set)
 		return BW_ACT_CONTINUE;
 	/* bulk is known here: one answer per recipient */
@@ -770,7 +783,7 @@ bw_msg_rcpt(bw_msg *m, const char *rcpt, bw_verdict *v)
 	    || m->nrcpts != before + 1)
 		return a;
 	r = &m->rcpts[m->nrcpts - 1];
-	if (r->unsub || (a = msg_rate_take(m, BW_LIM_RCPT, 1, v)) == BW_ACT_CONTINUE)
+	if (r->unsub || r->complaint || (a = msg_rate_take(m, BW_LIM_RCPT, 1, v)) == BW_ACT_CONTINUE)
 		return a;
 	if (r->exempt)
 		m->nexempt--;
@@ -778,6 +791,42 @@ bw_msg_rcpt(bw_msg *m, const char *rcpt, bw_verdict *v)
 	m->nrcpts--;
 	free(r->arg);
 	return a;
+}
+
+/* Appends to the complaint report kept (lf: bare LFs become CRLF, as in
+ * a header value from the MTA); past BW_ARF_SIZE_MAX nothing is kept. */
+static void
+msg_raw_add(bw_msg *m, const char *s, size_t n, bool lf)
+{
+	size_t need = m->rawlen + (lf ? 2 * n : n);
+
+	if (m->raw_big)
+		return;
+	if (need > BW_ARF_SIZE_MAX) {
+		m->raw_big = true;
+		free(m->raw);
+		m->raw = NULL;
+		return;
+	}
+	if (need > m->rawcap) {
+		size_t nc = m->rawcap ? m->rawcap : 16384;
+		char *nr;
+		while (nc < need)
+			nc *= 2;
+		if ((nr = realloc(m->raw, nc)) == NULL) {
+			m->raw_big = true;
+			free(m->raw);
+			m->raw = NULL;
+			return;
+		}
+		m->raw = nr;
+		m->rawcap = nc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (lf && s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			m->raw[m->rawlen++] = '\r';
+		m->raw[m->rawlen++] = s[i];
+	}
 }
 
 static bool
@@ -792,6 +841,12 @@ bw_msg_header(bw_msg *m, const char *name, const char *value)
 	size_t l = strlen(name) + strlen(value) + 4;
 
 	m->hdr_bytes += l;
+	if (m->ncomplaint) {
+		msg_raw_add(m, name, strlen(name), false);
+		msg_raw_add(m, ": ", 2, false);
+		msg_raw_add(m, value, strlen(value), true);
+		msg_raw_add(m, "\r\n", 2, false);
+	}
 	if (l > m->pol->conf.max_header_line && m->limit == NULL)
 		m->limit = "MaxHeaderLine";
 	if (m->hdr_bytes > m->pol->conf.max_header_bytes && m->limit == NULL)
@@ -849,10 +904,13 @@ msg_classify(bw_msg *m)
 bw_action
 bw_msg_eoh(bw_msg *m, bw_verdict *v)
 {
-	/* an unsubscribe mail goes on to end of message, without its body */
-	bw_action done = m->nunsub ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
+	/* an unsubscribe mail goes on to end of message, without its body; a
+	 * complaint report with it */
+	bw_action done = m->nunsub || m->ncomplaint ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
 
 	memset(v, 0, sizeof(*v));
+	if (m->ncomplaint)
+		msg_raw_add(m, "\r\n", 2, false);
 	if (m->force_set)
 		m->outbound = true;
 	if (!m->outbound)
@@ -863,7 +921,7 @@ bw_msg_eoh(bw_msg *m, bw_verdict *v)
 	if (!m->bulk)
 		return v->action = done;
 	bw_stats_count("bulk");
-	if (m->nrcpt > 0 && m->nexempt + m->nunsub >= m->nrcpt)
+	if (m->nrcpt > 0 && m->nexempt + m->nunsub + m->ncomplaint >= m->nrcpt)
 		return v->action = done;
 	m->checking = true;
 	if (m->unsub == NULL && m->limit == NULL)
@@ -884,10 +942,15 @@ bw_msg_eoh(bw_msg *m, bw_verdict *v)
 bw_action
 bw_msg_body(bw_msg *m, const char *buf, size_t len)
 {
+	/* a complaint report is kept whole, up to its bound */
+	bw_action more = m->ncomplaint && !m->raw_big ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
+
+	if (more == BW_ACT_CONTINUE)
+		msg_raw_add(m, buf, len, false);
 	if (!m->checking || m->limit || m->unsub == NULL)
-		return BW_ACT_ACCEPT;
+		return more;
 	if (!unsub_body_feed(m->unsub, buf, len))
-		return BW_ACT_ACCEPT;
+		return more;
 	return BW_ACT_CONTINUE;
 }
 
@@ -1192,6 +1255,51 @@ msg_summary_unchecked(bw_msg *m, const char *action)
 	    m->addr, m->from ? m->from : "", m->nrcpt, m->outbound ? "yes" : "no", action);
 }
 
+/* A complaint report to ComplaintAddress: counted (feedback.h) at end of
+ * message and delivered with a header that says what became of it. A store
+ * failure defers it, so that the reporter sends it again. */
+static bw_action
+msg_complaint_report(bw_msg *m, bw_verdict *v)
+{
+	const char *qid = m->qid[0] ? m->qid : "-";
+	bw_fb_report rep;
+	bw_store_err e;
+
+	if (m->raw_big || m->raw == NULL) {
+		bw_log(LOG_NOTICE, "%s: complaint report from <%.100s> not read: over %u bytes", qid,
+		    m->from ? m->from : "", (unsigned)BW_ARF_SIZE_MAX);
+		snprintf(m->fbhdr, sizeof(m->fbhdr), "complaint=not-read (too big)");
+		return BW_ACT_CONTINUE;
+	}
+	e = m->st ? bw_feedback_report(m->pol, m->st, m->raw, m->rawlen, m->now_ms, &rep)
+	    : BW_STORE_UNAVAILABLE;
+	if (e != BW_STORE_OK) {
+		msg_store_state_what(m, e, "complaint");
+		bw_stats_count("tempfail:store");
+		verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.3.0", "store",
+		    "the complaint cannot be recorded now, try again later");
+		return BW_ACT_TEMPFAIL;
+	}
+	if (rep.status == BW_FBR_APPLIED || rep.status == BW_FBR_DUPLICATE) {
+		bw_log(LOG_NOTICE, "%s: complaint from <%.100s> %s: sender=%s rcpt=<%s> %s window=%llu/%llu "
+		    "state=%s%s%s", qid, m->from ? m->from : "", bw_fbr_status_name(rep.status), rep.sender,
+		    rep.rcpt, rep.why, (unsigned long long)rep.r.totals.complaints,
+		    (unsigned long long)rep.r.totals.delivered, bw_sender_state_name(rep.r.before),
+		    rep.r.after != rep.r.before ? "->" : "",
+		    rep.r.after != rep.r.before ? bw_sender_state_name(rep.r.after) : "");
+		if (rep.r.after != rep.r.before)
+			bw_log(LOG_WARNING, "sender %s: %s -> %s: %s", rep.sender,
+			    bw_sender_state_name(rep.r.before), bw_sender_state_name(rep.r.after), rep.r.reason);
+		snprintf(m->fbhdr, sizeof(m->fbhdr), "complaint=%s sender=%s", bw_fbr_status_name(rep.status),
+		    rep.sender);
+	} else {
+		bw_log(LOG_NOTICE, "%s: complaint from <%.100s> not counted: %s: %s", qid,
+		    m->from ? m->from : "", bw_fbr_status_name(rep.status), rep.why);
+		snprintf(m->fbhdr, sizeof(m->fbhdr), "complaint=%s", bw_fbr_status_name(rep.status));
+	}
+	return BW_ACT_CONTINUE;
+}
+
 bw_action
 bw_msg_eom(bw_msg *m, bw_verdict *v)
 {
@@ -1204,6 +1312,10 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 	memset(m->add, 0, sizeof(m->add));
 	if (m->hold)
 		return msg_hold(m, v);
+	if (m->ncomplaint && msg_complaint_report(m, v) == BW_ACT_TEMPFAIL) {
+		msg_summary_unchecked(m, "tempfail");
+		return v->action;
+	}
 	if (m->nunsub && msg_unsub_requests(m, v) == BW_ACT_TEMPFAIL) {
 		msg_summary_unchecked(m, "tempfail");
 		return v->action;
@@ -1217,6 +1329,10 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 		bw_stats_count("accepted");
 		msg_summary_unchecked(m, "accept");
 		msg_count_delivered(m);
+		if (m->fbhdr[0] && c->verdict_header[0]) {
+			m->add[0].name = c->verdict_header;
+			m->add[0].value = m->fbhdr;
+		}
 		return v->action = BW_ACT_ACCEPT;
 	}
 	if (m->unsub && m->res == NULL)

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "complaint.h"
 #include "consent.h"
 #include "feedback.h"
 #include "sender.h"
@@ -324,6 +325,85 @@ undo:
 	/* the suppression stays: the recipient did complain */
 	bw_store_cas(st, BW_TBL_COMPLAINT, key, val, NULL);
 	free(val);
+	return e;
+}
+
+/* ---------------------------------------------------------------- reports */
+
+const char *
+bw_fbr_status_name(bw_fbr_status s)
+{
+	static const char *const names[] = { "applied", "duplicate", "unauthenticated", "ignored",
+		"malformed" };
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+/* The sender id SenderIdentity gives the envelope sender of a report's
+ * original (a SASL login is not in a report: its domain stands in). */
+static bool
+report_sender(const bw_policy *p, const char *mail_from, char out[BW_SENDER_MAX + 1])
+{
+	bw_norm_opts no = { .fold_case = true };
+	char norm[BW_ADDR_MAX + 1], err[120];
+	const char *at, *id;
+
+	if (mail_from == NULL || !bw_addr_normalise(mail_from, &no, false, norm, sizeof(norm), err,
+	    sizeof(err)) || (at = strrchr(norm, '@')) == NULL)
+		return false;
+	id = p->conf.sender_identity == BW_SID_ADDRESS ? norm : at + 1;
+	if (strlen(id) > BW_SENDER_MAX || !bw_sender_id_ok(id))
+		return false;
+	strcpy(out, id);
+	return true;
+}
+
+bw_store_err
+bw_feedback_report(const bw_policy *p, bw_store *st, const char *msg, size_t len, bw_time_ms now,
+    bw_fb_report *out)
+{
+	bw_norm_opts no = { p->conf.fold_local_case, p->conf.fold_plus_tag };
+	bw_arf_trust trust = { p->trusted, p->ntrusted, true };
+	char err[300], key[BW_ARF_KEY_LEN + 1];
+	bw_store_err e = BW_STORE_OK;
+	bw_arf_auth a;
+	bw_arf r;
+
+	memset(out, 0, sizeof(*out));
+	if (bw_arf_parse(msg, len, &r, err, sizeof(err)) != BW_ARF_OK) {
+		out->status = BW_FBR_MALFORMED;
+		snprintf(out->why, sizeof(out->why), "%s", err);
+		return BW_STORE_OK;
+	}
+	if (p->arf == NULL) {
+		out->status = BW_FBR_UNAUTH;
+		snprintf(out->why, sizeof(out->why), "TrustedReporters is empty");
+	} else {
+		bw_arf_authenticate(p->arf, &trust, msg, len, &a);
+		if (!a.authenticated) {
+			out->status = BW_FBR_UNAUTH;
+			snprintf(out->why, sizeof(out->why), "%s: %s", bw_arf_auth_status_name(a.status),
+			    a.why);
+		}
+	}
+	if (out->status == BW_FBR_UNAUTH) {
+		if ((e = bw_store_counter_add(st, "complaints:unauthenticated", 1, NULL)) != BW_STORE_OK)
+			snprintf(out->why, sizeof(out->why), "%s", bw_store_last_error(st));
+	} else if (r.ftype != BW_FT_ABUSE) {
+		out->status = BW_FBR_IGNORED;
+		snprintf(out->why, sizeof(out->why), "feedback type %s", r.feedback_type ? r.feedback_type
+		    : "-");
+	} else if (!report_sender(p, r.mail_from, out->sender) || r.nrcpt == 0
+	    || !bw_addr_normalise(r.rcpt[0], &no, false, out->rcpt, sizeof(out->rcpt), err, sizeof(err))
+	    || !bw_arf_dedupe_key(&r, out->rcpt, key)) {
+		out->status = BW_FBR_IGNORED;
+		snprintf(out->why, sizeof(out->why), "no sender (Original-Mail-From) or recipient "
+		    "(Original-Rcpt-To) to count it for");
+	} else if ((e = bw_feedback_apply(p, st, out->sender, out->rcpt, key, a.domain, "abuse", now,
+	    &out->r, out->why, sizeof(out->why))) == BW_STORE_OK) {
+		out->status = out->r.outcome == BW_FB_DUPLICATE ? BW_FBR_DUPLICATE : BW_FBR_APPLIED;
+		snprintf(out->why, sizeof(out->why), "signed by %s", a.domain);
+	}
+	bw_arf_clear(&r);
 	return e;
 }
 

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "consent.h"
 #include "rate.h"
 #include "store.h"
 
@@ -58,6 +59,35 @@ typedef struct bw_fb_result {
 bw_store_err bw_feedback_apply(const bw_policy *p, bw_store *st, const char *sender, const char *rcpt,
     const char *dedupe, const char *source, const char *type, bw_time_ms now, bw_fb_result *r,
     char *err, size_t errlen);
+
+/* ---- a complaint report (ARF) as received ---- */
+typedef enum {
+	BW_FBR_APPLIED = 0,  /* counted (r.outcome says applied) */
+	BW_FBR_DUPLICATE,    /* counted before */
+	BW_FBR_UNAUTH,       /* not signed by a trusted reporter: not counted */
+	BW_FBR_IGNORED,      /* not an abuse report, or no sender or recipient in it */
+	BW_FBR_MALFORMED     /* not a feedback report */
+} bw_fbr_status;
+const char *bw_fbr_status_name(bw_fbr_status s);
+
+typedef struct bw_fb_report {
+	bw_fbr_status status;
+	char sender[BW_SENDER_MAX + 1];
+	char rcpt[BW_ADDR_MAX + 1];
+	bw_fb_result r;
+	char why[300];             /* for the log: what was found */
+} bw_fb_report;
+
+/*
+ * Reads msg (len bytes, the report as received) as an ARF report, checks
+ * its DKIM signature against TrustedReporters (p->arf), and counts an
+ * abuse report for the sender SenderIdentity gives its Original-Mail-From
+ * and its first Original-Rcpt-To. An unauthenticated report adds to the
+ * counter "complaints:unauthenticated" and nothing else. A store error is
+ * returned (nothing counted twice on a retry); else BW_STORE_OK and out.
+ */
+bw_store_err bw_feedback_report(const bw_policy *p, bw_store *st, const char *msg, size_t len,
+    bw_time_ms now, bw_fb_report *out);
 
 /* Percent text ("0.1%", "0.25 %", "1") to parts per million; false when
  * malformed or over 100 %. */

@@ -20,6 +20,7 @@ tap_init e2e-complaints || { echo "1..1"; echo "not ok 1 - cannot create the run
 MSG=$BW_DATA/msg
 ARFSIGN=${ARFSIGN:-$top_builddir/tests/unit/arfsign}
 KEYS=$BW_RUN/keys
+OUTSIDE=127.0.0.2
 
 send() {
 	local port=$1 src=$2 tag=$3
@@ -184,6 +185,36 @@ t_incidents() {
 	is "unanswered: nothing at the sink" "$(sink_find sink g4)" ""
 }
 
+# (3) reports mailed to ComplaintAddress through Postfix, from outside:
+# counted at end of message, delivered with a header saying so; a forged
+# one is delivered and counts for nothing
+t_intake() {
+	local f
+	send "$PORT_FB" bulk-visible.eml h1 --from news@mail.example --to "$(rcpts 20 example.com)"
+	check "mail.example's deliveries reach the store" bw_wait_for 10 eval '[ "$(delivered mail.example)" = 20 ]'
+	report m1 news@mail.example r1@example.com h1@bulkwarden.test
+	swaks_send "$PORT_FB" "$KEYS/m1.eml" --from fbl@fbl.example.net --to complaints@bulkwarden.test \
+		--local-interface "$OUTSIDE"
+	like "a signed report mailed in: accepted" "$SMTP_REPLY" '^250 '
+	check "it reaches the sink" bw_wait_for 20 eval '[ -n "$(grep -l "^Message-ID: <m1@fbl" "${SINK_DIR[sink]}"/msg.* 2>/dev/null)" ]'
+	f=$(grep -l "^Message-ID: <m1@fbl" "${SINK_DIR[sink]}"/msg.* 2>/dev/null | head -n 1)
+	like "it carries the verdict header" "$(sink_headers "$f" 2>/dev/null)" 'X-Bulkwarden: complaint=applied sender=mail\.example'
+	like "the complaint is counted" "$(ctl complaint list mail.example)" '"rcpt":"r1@example.com"'
+	check "the log says so" grep -q 'complaint from <fbl@fbl.example.net> applied: sender=mail.example rcpt=<r1@example.com>' \
+		"$(bw_log fb)"
+	swaks_send "$PORT_FB" "$KEYS/m1.eml" --from fbl@fbl.example.net --to complaints@bulkwarden.test \
+		--local-interface "$OUTSIDE"
+	check "the same report mailed twice: logged as a duplicate" bw_wait_for 10 grep -q \
+		'complaint from <fbl@fbl.example.net> duplicate: sender=mail.example' "$(bw_log fb)"
+	sed 's/r1@example.com/r2@example.com/' "$KEYS/m1.eml" >"$KEYS/m1-forged.eml"
+	swaks_send "$PORT_FB" "$KEYS/m1-forged.eml" --from fbl@fbl.example.net --to complaints@bulkwarden.test \
+		--local-interface "$OUTSIDE"
+	like "a tampered report mailed in: accepted all the same" "$SMTP_REPLY" '^250 '
+	check "it is logged as not counted" bw_wait_for 10 grep -q \
+		'complaint from <fbl@fbl.example.net> not counted: unauthenticated' "$(bw_log fb)"
+	is "it counted for nothing" "$(ctl complaint list mail.example | wc -l)" 1
+}
+
 # ---------------------------------------------------------------- setup
 ready=1
 require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
@@ -210,7 +241,7 @@ chmod 644 "$KEYS/reporters.keys"
 if bw_start fb RequireConsent no StatsInterval 1s TrustedReporters fbl.example.net \
 	ReporterKeyFile "$KEYS/reporters.keys" ComplaintMinVolume 10 ComplaintMinRecipients 2 \
 	ThrottleAt 10% GraceAt 25% GracePeriod 3s IncidentDeadline 4s \
-	MessageRate 600/1h:20 ThrottleFactor 0.01; then
+	MessageRate 600/1h:20 ThrottleFactor 0.01 ComplaintAddress complaints@bulkwarden.test; then
 	ok "daemon 'fb' starts"
 else
 	not_ok "daemon 'fb' starts"
@@ -225,6 +256,8 @@ diag "--- t_thresholds"
 t_thresholds
 diag "--- t_incidents"
 t_incidents
+diag "--- t_intake"
+t_intake
 
 bw_stop fb
 is "daemon 'fb' exits with status 0 on SIGTERM" "$?" 0

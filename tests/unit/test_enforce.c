@@ -651,6 +651,46 @@ START_TEST(rate_config_errors)
 }
 END_TEST
 
+START_TEST(complaint_report_intake)
+{
+	bw_policy *p = policy_with("RequireConsent no\nComplaintAddress complaints@example.com\n"
+	    "TrustedReporters fbl.example.net\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<complaints@example.com>", NULL };
+	static const char *const hdrs[] = { "From: fbl@fbl.example.net",
+	    "Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"", NULL };
+	static const char body[] = "--b\r\nContent-Type: message/feedback-report\r\n\r\n"
+	    "Feedback-Type: abuse\r\nOriginal-Mail-From: <news@example.com>\r\n"
+	    "Original-Rcpt-To: <ann@example.net>\r\n\r\n--b--\r\n";
+	result r;
+	int64_t n = 0;
+
+	/* unsigned: delivered, marked, counted as unauthenticated only */
+	send(p, st, "198.51.100.7", "<fbl@fbl.example.net>", rc, hdrs, body, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	ck_assert_str_eq(r.hdr[0], "X-Bulkwarden: complaint=unauthenticated");
+	ck_assert_int_eq(bw_store_counter_get(st, "complaints:unauthenticated", &n), BW_STORE_OK);
+	ck_assert_int_eq(n, 1);
+	ck_assert(!suppressed(st, "example.com", "ann@example.net"));
+	/* the store lost: deferred, so that the reporter sends it again */
+	lose_store = true;
+	send(p, st, "198.51.100.7", "<fbl@fbl.example.net>", rc, hdrs, body, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.v.rcode, "451");
+	ck_assert_str_eq(r.v.text, "the complaint cannot be recorded now, try again later");
+	bw_store_close(st);
+	bw_policy_unref(p);
+	/* ComplaintAddress without TrustedReporters: a configuration error */
+	{
+		bw_errs e = { 0 };
+		ck_assert_ptr_null(policy_full("ComplaintAddress complaints@example.com\n", "", &e));
+		ck_assert_msg(e.n && strstr(e.msg[0], "ComplaintAddress needs TrustedReporters"), "%s",
+		    e.n ? e.msg[0] : "");
+	}
+}
+END_TEST
+
 /* mail to unsubscribe+TOKEN@: the suppression is written at end of message,
  * the request is consumed, and the next campaign is refused at RCPT */
 START_TEST(unsubscribe_by_mail_then_next_message_refused)
@@ -913,6 +953,7 @@ enforce_suite(void)
 	tcase_add_test(t, throttled_sender_waits_longer);
 	tcase_add_test(t, sender_class_rates);
 	tcase_add_test(t, rate_config_errors);
+	tcase_add_test(t, complaint_report_intake);
 	suite_add_tcase(s, t);
 	return s;
 }
