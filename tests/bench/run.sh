@@ -6,11 +6,14 @@
 # then the store's lookup time against the same store, and htmlbench, when
 # it and data/*.html are there. See README.
 #
-# bulkwarden runs with every check on: the unsubscribe rules and consent
-# (RequireConsent). Its store holds BENCH_CONSENT_RECORDS consent records
-# of other senders (written by storebench) and a domain-wide consent of
-# each bench message's sender for example.net, the domain of bwbench's
-# recipients, so every recipient is looked up in a store of that size.
+# bulkwarden runs with every check on: the unsubscribe rules, consent
+# (RequireConsent), the sender's state and its message and recipient rates
+# (limits too high to reach), and the delivered counts of the complaint
+# window. Its store holds BENCH_CONSENT_RECORDS consent records of other
+# senders (written by storebench), a domain-wide consent of each bench
+# message's sender for example.net, the domain of bwbench's recipients, so
+# every recipient is looked up in a store of that size, and a sender record
+# for each bench sender (a rate reset), read and parsed at every MAIL FROM.
 #
 # Run from the build tree (make bench). Sources are found through
 # $top_srcdir (default: two levels above this script), programs through
@@ -113,6 +116,10 @@ cp "$top_srcdir/conf/unsubscribe-phrases" "$run/unsubscribe-phrases" || exit 1
 	say "PhraseFile $run/unsubscribe-phrases"
 	say "MapSize 8G"
 	say "RequireConsent yes"
+	# rate limits that are checked for every message and recipient but
+	# never reached (a refusal would fail the run)
+	say "MessageRate 1000000000/1h"
+	say "RecipientRate 1000000000/1h"
 } >"$run/bulkwarden.conf"
 
 # the consent records: other senders' (storebench), and the bench senders'
@@ -127,6 +134,12 @@ for m in $MESSAGES; do
 	if ! "$BW_CTL" -c "$run/bulkwarden.conf" consent add "$from" '*@example.net' \
 	    --method double-opt-in --source bench >/dev/null 2>"$run/ctl.err"; then
 		say "bench: cannot record the consent of $from:" >&2
+		sed 's/^/    /' "$run/ctl.err" >&2
+		exit 1
+	fi
+	if ! "$BW_CTL" -c "$run/bulkwarden.conf" rate reset "$from" --note bench \
+	    >/dev/null 2>"$run/ctl.err"; then
+		say "bench: cannot write the sender record of $from:" >&2
 		sed 's/^/    /' "$run/ctl.err" >&2
 		exit 1
 	fi
