@@ -100,6 +100,8 @@ typedef struct bw_conf {
 	uint64_t incident_deadline; /* seconds */
 	char *trusted_reporters;  /* DKIM d= domains of the reports that count */
 	char *complaint_address;  /* mail to it is read as a complaint report */
+	bool add_trace_header;    /* stamp outbound bulk mail with a signed trace token */
+	char *cfbl_address;       /* CFBL-Address of outbound bulk mail (RFC 9477) */
 	char *reporter_key_file;  /* "": keys from DNS */
 	int on_suspended;         /* bw_on_suspended */
 	char *hold_release_command;

@@ -35,6 +35,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include "consent.h"
 
@@ -48,6 +49,7 @@
 #define KEYRING_MAX 16    /* keys in one file */
 #define KEY_LINE_MAX 2048 /* bytes of one key-file line */
 #define TOKEN_VERSION 1
+#define TRACE_VERSION 2 /* a trace token: never taken for an unsubscribe token */
 #define TOKEN_MAC_LEN 16
 #define TOKEN_SKEW 300 /* seconds a token may be dated ahead of now */
 #define TOKEN_BIN_MAX ((BW_TOKEN_MAX - 1) * 5 / 8)
@@ -1334,9 +1336,30 @@ b32_decode(const char *s, size_t n, unsigned char *out, size_t max, size_t *outn
 	return true;
 }
 
-bool
-bw_token_make(const bw_keyring *k, const char *sender, const char *rcpt, int64_t issued, char *out,
-    size_t outlen)
+/* The data field of a trace token: "RCPT/HASH", RCPT an address or "*",
+ * HASH 16 lower-case hex digits. */
+static bool
+trace_data_ok(const char *d)
+{
+	const char *slash = strrchr(d, '/');
+	char rcpt[BW_ADDR_MAX + 1];
+	size_t rl;
+
+	if (slash == NULL || strlen(slash + 1) != 16 || (rl = (size_t)(slash - d)) == 0 || rl > BW_ADDR_MAX)
+		return false;
+	for (const char *h = slash + 1; *h; h++)
+		if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
+			return false;
+	memcpy(rcpt, d, rl);
+	rcpt[rl] = '\0';
+	return strcmp(rcpt, "*") == 0 || (key_rcpt_ok(rcpt) && rcpt[0] != '#');
+}
+
+/* A token of version ver (TOKEN_VERSION: unsubscribe; TRACE_VERSION: trace)
+ * whose data field is rcpt. */
+static bool
+token_make(unsigned ver, const bw_keyring *k, const char *sender, const char *rcpt, int64_t issued,
+    char *out, size_t outlen)
 {
 	unsigned char b[TOKEN_BIN_MAX + 32], md[32];
 	const struct bw_key *key;
@@ -1344,8 +1367,9 @@ bw_token_make(const bw_keyring *k, const char *sender, const char *rcpt, int64_t
 
 	if (out != NULL && outlen > 0)
 		out[0] = '\0';
-	if (k == NULL || k->n == 0 || out == NULL || !bw_sender_id_ok(sender) ||
-	    !key_rcpt_ok(rcpt) || rcpt[0] == '#' || issued < 0 || issued >= TOKEN_TIME_LIM)
+	if (k == NULL || k->n == 0 || out == NULL || !bw_sender_id_ok(sender) || rcpt == NULL ||
+	    !(ver == TRACE_VERSION ? trace_data_ok(rcpt) : key_rcpt_ok(rcpt) && rcpt[0] != '#') ||
+	    issued < 0 || issued >= TOKEN_TIME_LIM)
 		return false;
 	key = &k->key[0];
 	sl = strlen(sender);
@@ -1354,7 +1378,7 @@ bw_token_make(const bw_keyring *k, const char *sender, const char *rcpt, int64_t
 	if (n > TOKEN_BIN_MAX || b32_len(n) >= outlen || b32_len(n) >= BW_TOKEN_MAX)
 		return false;
 	n = 0;
-	b[n++] = TOKEN_VERSION;
+	b[n++] = (unsigned char)ver;
 	b[n++] = (unsigned char)key->idlen;
 	memcpy(b + n, key->id, key->idlen);
 	n += key->idlen;
@@ -1375,15 +1399,104 @@ bw_token_make(const bw_keyring *k, const char *sender, const char *rcpt, int64_t
 	return true;
 }
 
+bool
+bw_token_make(const bw_keyring *k, const char *sender, const char *rcpt, int64_t issued, char *out,
+    size_t outlen)
+{
+	return token_make(TOKEN_VERSION, k, sender, rcpt, issued, out, outlen);
+}
+
+static bw_token_status token_verify(unsigned ver, const bw_keyring *k, const char *tok, int64_t now,
+    int64_t max_age, char *sender, size_t slen, char *rcpt, size_t rlen, int64_t *issued);
+
+bw_token_status
+bw_token_verify(const bw_keyring *k, const char *tok, int64_t now, int64_t max_age, char *sender,
+    size_t slen, char *rcpt, size_t rlen, int64_t *issued)
+{
+	return token_verify(TOKEN_VERSION, k, tok, now, max_age, sender, slen, rcpt, rlen, issued);
+}
+
+/* "RCPT/HASH": HASH the first 8 bytes of SHA-256 of the Message-ID between
+ * its angle brackets, white space removed, in hex */
+static bool
+trace_data(const char *rcpt, const char *msgid, char *out, size_t outlen)
+{
+	static const char hx[] = "0123456789abcdef";
+	unsigned char md[32];
+	char id[1000];
+	const char *lt = msgid ? strchr(msgid, '<') : NULL, *gt = lt ? strchr(lt, '>') : NULL;
+	const char *s = lt && gt ? lt + 1 : msgid, *e = lt && gt ? gt : msgid ? msgid + strlen(msgid) : NULL;
+	size_t n = 0;
+
+	if (s == NULL)
+		return false;
+	for (; s < e && n < sizeof(id) - 1; s++)
+		if (!is_ctl((unsigned char)*s) && *s != ' ' && *s != '\t')
+			id[n++] = *s;
+	if (n == 0)
+		return false;
+	SHA256((const unsigned char *)id, n, md);
+	if ((size_t)snprintf(out, outlen, "%s/", rcpt) >= outlen - 16)
+		return false;
+	n = strlen(out);
+	for (int i = 0; i < 8; i++) {
+		out[n++] = hx[md[i] >> 4];
+		out[n++] = hx[md[i] & 15];
+	}
+	out[n] = '\0';
+	return true;
+}
+
+bool
+bw_trace_make(const bw_keyring *k, const char *sender, const char *rcpt, const char *msgid,
+    int64_t issued, char *out, size_t outlen)
+{
+	char d[BW_ADDR_MAX + 32];
+
+	if (out != NULL && outlen > 0)
+		out[0] = '\0';
+	return trace_data(rcpt ? rcpt : "*", msgid, d, sizeof(d))
+	    && token_make(TRACE_VERSION, k, sender, d, issued, out, outlen);
+}
+
+bw_token_status
+bw_trace_verify(const bw_keyring *k, const char *tok, const char *msgid, char *sender, size_t slen,
+    char *rcpt, size_t rlen)
+{
+	char d[BW_ADDR_MAX + 32], want[BW_ADDR_MAX + 32];
+	bw_token_status st;
+	char *slash;
+
+	if (rcpt != NULL && rlen > 0)
+		rcpt[0] = '\0';
+	st = token_verify(TRACE_VERSION, k, tok, 0, 0, sender, slen, d, sizeof(d), NULL);
+	if (st == BW_TOKEN_FUTURE)
+		st = BW_TOKEN_OK;  /* a trace token has no age */
+	if (st != BW_TOKEN_OK)
+		return st;
+	slash = strrchr(d, '/');
+	*slash = '\0';
+	/* bound to its message: a token copied into another one is not ours */
+	if (!trace_data(d, msgid, want, sizeof(want)) || strcmp(want + strlen(d) + 1, slash + 1) != 0) {
+		if (sender != NULL && slen > 0)
+			sender[0] = '\0';
+		return BW_TOKEN_FORGED;
+	}
+	if (rcpt == NULL || strlen(d) >= rlen)
+		return BW_TOKEN_MALFORMED;
+	strcpy(rcpt, d);
+	return BW_TOKEN_OK;
+}
+
 /*
  * Checks, in order: the form (MALFORMED), the key id (BADKEY), the MAC
  * (FORGED), then the times (FUTURE, EXPIRED; max_age 0: no limit). sender,
  * rcpt and *issued are set once the MAC holds (OK, EXPIRED, FUTURE), else
  * they are empty and 0.
  */
-bw_token_status
-bw_token_verify(const bw_keyring *k, const char *tok, int64_t now, int64_t max_age, char *sender,
-    size_t slen, char *rcpt, size_t rlen, int64_t *issued)
+static bw_token_status
+token_verify(unsigned ver, const bw_keyring *k, const char *tok, int64_t now, int64_t max_age,
+    char *sender, size_t slen, char *rcpt, size_t rlen, int64_t *issued)
 {
 	unsigned char b[TOKEN_BIN_MAX + 8], md[32];
 	const struct bw_key *key = NULL;
@@ -1400,7 +1513,7 @@ bw_token_verify(const bw_keyring *k, const char *tok, int64_t now, int64_t max_a
 	    tl >= BW_TOKEN_MAX || !b32_decode(tok, tl, b, sizeof(b), &n))
 		return BW_TOKEN_MALFORMED;
 	/* version, key id */
-	if (n < 2 || b[p++] != TOKEN_VERSION)
+	if (n < 2 || b[p++] != ver)
 		return BW_TOKEN_MALFORMED;
 	idl = b[p++];
 	if (idl == 0 || idl > KEY_ID_MAX || n - p < idl + 5 + 1)
@@ -1422,7 +1535,7 @@ bw_token_verify(const bw_keyring *k, const char *tok, int64_t now, int64_t max_a
 	p += sl;
 	rl = (size_t)b[p] << 8 | b[p + 1];
 	p += 2;
-	if (rl == 0 || rl > BW_ADDR_MAX || n - p != rl + TOKEN_MAC_LEN)
+	if (rl == 0 || rl > BW_ADDR_MAX + (ver == TRACE_VERSION ? 17 : 0) || n - p != rl + TOKEN_MAC_LEN)
 		return BW_TOKEN_MALFORMED;
 	ro = p;
 	p += rl;
@@ -1438,7 +1551,7 @@ bw_token_verify(const bw_keyring *k, const char *tok, int64_t now, int64_t max_a
 	sender[sl] = '\0';
 	memcpy(rcpt, b + ro, rl);
 	rcpt[rl] = '\0';
-	if (!bw_sender_id_ok(sender) || !key_rcpt_ok(rcpt)) {
+	if (!bw_sender_id_ok(sender) || !(ver == TRACE_VERSION ? trace_data_ok(rcpt) : key_rcpt_ok(rcpt))) {
 		sender[0] = rcpt[0] = '\0';
 		return BW_TOKEN_MALFORMED;
 	}

@@ -189,6 +189,19 @@ const char *bw_token_status_name(bw_token_status s);
 bw_token_status bw_token_verify(const bw_keyring *k, const char *tok, int64_t now, int64_t max_age,
     char *sender, size_t slen, char *rcpt, size_t rlen, int64_t *issued);
 
+/* ---- trace tokens ----
+ * The token of the trace header bulkwarden stamps on outbound bulk mail:
+ * the layout of an unsubscribe token with another version byte (so that
+ * neither is ever taken for the other), naming the sender, the recipient
+ * ("*" for a message to several) and a hash of the message's Message-ID,
+ * so that a complaint maps back to its sender and recipient even when the
+ * reporter redacts addresses, and a token copied into another message
+ * does not count. verify: FORGED also when msgid is not the message's. */
+bool bw_trace_make(const bw_keyring *k, const char *sender, const char *rcpt, const char *msgid,
+    int64_t issued, char *out, size_t outlen);
+bw_token_status bw_trace_verify(const bw_keyring *k, const char *tok, const char *msgid,
+    char *sender, size_t slen, char *rcpt, size_t rlen);
+
 /* The keyed hash of a normalised address that erasure keeps: "#" and 64
  * lower-case hex digits of HMAC-SHA256(first key, address); "" when k is
  * NULL. */

@@ -90,7 +90,10 @@ struct bw_msg {
 	bw_verdict final;
 	char reason[400];            /* why refused, for log/header/report */
 	char hdrval[600];
-	bw_addhdr add[4];
+	bw_addhdr add[8];            /* up to 7, NULL-terminated */
+	char *msgid;                 /* the Message-ID header, for the trace token */
+	char trace[BW_TOKEN_MAX + 1];
+	char cfbl[400];
 	char lu_hdr[2 * BW_TOKEN_MAX + 600];
 	char summary[1024];
 	char *report;
@@ -210,11 +213,11 @@ bw_msg_new(bw_policy *pol, bw_store *st, time_t now)
 	m->now = now;
 	m->now_ms = (bw_time_ms)now * 1000;
 	{
-		/* the wall clock's milliseconds, when now is the wall clock's second
-		 * (tests pass a fixed now and get whole seconds) */
+		/* the wall clock in milliseconds, when now is the wall clock (time()
+		 * may lag it by a tick; tests pass a fixed now: whole seconds) */
 		struct timespec ts;
-		if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && ts.tv_sec == now)
-			m->now_ms += ts.tv_nsec / 1000000;
+		if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && ts.tv_sec >= now - 1 && ts.tv_sec <= now + 1)
+			m->now_ms = (bw_time_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	}
 	m->rate_factor = 1;
 	bw_stats_count("messages");
@@ -239,6 +242,7 @@ bw_msg_free(bw_msg *m)
 	free(m->report);
 	free(m->subject);
 	free(m->raw);
+	free(m->msgid);
 	free(m->delrcpt);
 	for (size_t i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i].arg);
@@ -853,6 +857,8 @@ bw_msg_header(bw_msg *m, const char *name, const char *value)
 		m->limit = "MaxHeaderBytes";
 	if (m->nunsub && msg_hdr_is(name, "Subject") && m->subject == NULL)
 		m->subject = strndup(value, 1000);
+	if (msg_hdr_is(name, "Message-ID") && m->msgid == NULL)
+		m->msgid = strndup(value, 998);
 	if (msg_hdr_is(name, "List-Id"))
 		m->list_id = true;
 	else if (msg_hdr_is(name, "List-Unsubscribe"))
@@ -1198,6 +1204,33 @@ msg_consent_eom(bw_msg *m, bw_verdict *v)
 
 /* List-Unsubscribe with fresh tokens for a one-recipient bulk message that
  * has none (AddListUnsubscribe). */
+/* The trace header (and CFBL-Address, CFBL-Feedback-ID, RFC 9477) of an
+ * outbound bulk message: its sender, its recipient when it has one, and its
+ * Message-ID, signed, so that a complaint maps back to them. */
+static void
+msg_add_trace(bw_msg *m, size_t *nadd)
+{
+	const bw_conf *c = &m->pol->conf;
+	const msg_rcpt *r = NULL;
+
+	if (!c->add_trace_header || m->pol->token_keys == NULL || m->sender[0] == 0 || m->msgid == NULL)
+		return;
+	if (msg_remaining(m, &r) != 1 || r == NULL || r->norm[0] == 0)
+		r = NULL;
+	if (!bw_trace_make(m->pol->token_keys, m->sender, r ? r->norm : NULL, m->msgid, (int64_t)m->now,
+	    m->trace, sizeof(m->trace)))
+		return;
+	m->add[*nadd].name = BW_TRACE_HEADER;
+	m->add[(*nadd)++].value = m->trace;
+	if (c->cfbl_address[0]) {
+		snprintf(m->cfbl, sizeof(m->cfbl), "%s; report=arf", c->cfbl_address);
+		m->add[*nadd].name = "CFBL-Address";
+		m->add[(*nadd)++].value = m->cfbl;
+		m->add[*nadd].name = "CFBL-Feedback-ID";
+		m->add[(*nadd)++].value = m->trace;
+	}
+}
+
 static void
 msg_add_list_unsubscribe(bw_msg *m, size_t *nadd)
 {
@@ -1394,8 +1427,10 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 		m->add[nadd].name = c->verdict_header;
 		m->add[nadd++].value = m->hdrval;
 	}
-	if (v->action == BW_ACT_ACCEPT && !v->would)
+	if (v->action == BW_ACT_ACCEPT && !v->would) {
 		msg_add_list_unsubscribe(m, &nadd);
+		msg_add_trace(m, &nadd);
+	}
 	snprintf(m->summary, sizeof(m->summary),
 	    "%s: client=%s from=<%.100s> sender=%s rcpt=%u outbound=yes bulk=%s unsub=%s list-unsubscribe=%s "
 	    "one-click=%s removed=%zu action=%s%s%s%s%s", qid, m->addr, m->from ? m->from : "",

@@ -44,7 +44,7 @@ typedef struct bw_verdict {
 
 typedef struct bw_msg bw_msg;
 
-/* A header the milter should add at end of message (up to three). */
+/* A header the milter should add at end of message (up to seven). */
 typedef struct bw_addhdr {
 	const char *name;
 	const char *value;

@@ -357,6 +357,33 @@ report_sender(const bw_policy *p, const char *mail_from, char out[BW_SENDER_MAX 
 	return true;
 }
 
+/* The sender and recipient the trace header of the original names (the
+ * recipient stays empty for a message to several); false, with why, when
+ * the token is not one bulkwarden made for that message. */
+static bool
+report_trace(const bw_policy *p, const bw_arf *r, bw_fb_report *out)
+{
+	char rcpt[BW_ADDR_MAX + 1];
+	bw_token_status st;
+
+	if (p->token_keys == NULL) {
+		snprintf(out->why, sizeof(out->why), "the original has a trace token and there is no "
+		    "TokenKeyFile to check it");
+		return false;
+	}
+	st = bw_trace_verify(p->token_keys, r->trace, r->orig_msgid, out->sender, sizeof(out->sender),
+	    rcpt, sizeof(rcpt));
+	if (st != BW_TOKEN_OK) {
+		snprintf(out->why, sizeof(out->why), "the trace token of the original is %s: not mail "
+		    "bulkwarden sent", bw_token_status_name(st));
+		out->sender[0] = 0;
+		return false;
+	}
+	if (strcmp(rcpt, "*") != 0)
+		snprintf(out->rcpt, sizeof(out->rcpt), "%s", rcpt);
+	return true;
+}
+
 bw_store_err
 bw_feedback_report(const bw_policy *p, bw_store *st, const char *msg, size_t len, bw_time_ms now,
     bw_fb_report *out)
@@ -392,8 +419,11 @@ bw_feedback_report(const bw_policy *p, bw_store *st, const char *msg, size_t len
 		out->status = BW_FBR_IGNORED;
 		snprintf(out->why, sizeof(out->why), "feedback type %s", r.feedback_type ? r.feedback_type
 		    : "-");
-	} else if (!report_sender(p, r.mail_from, out->sender) || r.nrcpt == 0
-	    || !bw_addr_normalise(r.rcpt[0], &no, false, out->rcpt, sizeof(out->rcpt), err, sizeof(err))
+	} else if (r.trace != NULL && !report_trace(p, &r, out)) {
+		out->status = BW_FBR_IGNORED;  /* out->why says why */
+	} else if ((r.trace == NULL && !report_sender(p, r.mail_from, out->sender))
+	    || (out->rcpt[0] == 0 && (r.nrcpt == 0 || !bw_addr_normalise(r.rcpt[0], &no, false,
+	    out->rcpt, sizeof(out->rcpt), err, sizeof(err))))
 	    || !bw_arf_dedupe_key(&r, out->rcpt, key)) {
 		out->status = BW_FBR_IGNORED;
 		snprintf(out->why, sizeof(out->why), "no sender (Original-Mail-From) or recipient "

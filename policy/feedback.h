@@ -81,8 +81,11 @@ typedef struct bw_fb_report {
 /*
  * Reads msg (len bytes, the report as received) as an ARF report, checks
  * its DKIM signature against TrustedReporters (p->arf), and counts an
- * abuse report for the sender SenderIdentity gives its Original-Mail-From
- * and its first Original-Rcpt-To. An unauthenticated report adds to the
+ * abuse report for the sender and recipient the original's trace token
+ * names (it must be one bulkwarden made for that Message-ID: else the
+ * report is ignored), or, without a token, for the sender SenderIdentity
+ * gives its Original-Mail-From; the recipient, when the token names none,
+ * is its first Original-Rcpt-To. An unauthenticated report adds to the
  * counter "complaints:unauthenticated" and nothing else. A store error is
  * returned (nothing counted twice on a retry); else BW_STORE_OK and out.
  */

@@ -215,6 +215,65 @@ t_intake() {
 	is "it counted for nothing" "$(ctl complaint list mail.example | wc -l)" 1
 }
 
+# (4) the trace token: outbound bulk mail is stamped (with CFBL-Address
+# and CFBL-Feedback-ID); a report whose reporter redacted every address
+# still maps to the sender and recipient through it, and the token copied
+# into another message counts for nothing
+t_trace() {
+	local f tok
+	send "$PORT_FB" bulk-visible.eml t1 --from news@trace.example --to t1@example.com
+	check "the stamped message reaches the sink" bw_wait_for 20 at_sink t1
+	f=$(sink_find sink t1)
+	tok=$(sink_headers "$f" | tr -d '\r' | sed -n 's/^X-Bulkwarden-Trace: //p')
+	like "it carries a trace token" "$tok" '^[a-z2-7]{60,}$'
+	like "and CFBL-Address" "$(sink_headers "$f")" 'CFBL-Address: complaints@bulkwarden\.test; report=arf'
+	like "and CFBL-Feedback-ID, the same token" "$(sink_headers "$f" | tr -d '\r')" "CFBL-Feedback-ID: $tok"
+	trace_report tr1 "t1@bulkwarden.test" "$tok"
+	imp tr1
+	like "a report with every address redacted maps through the token" "$out" \
+		'applied: sender=trace\.example rcpt=t1@example\.com '
+	trace_report tr2 "other@bulkwarden.test" "$tok"
+	imp tr2
+	like "the token copied into another message counts for nothing" "$out" \
+		'not counted: the trace token of the original is forged: not mail bulkwarden sent'
+	is "one complaint for trace.example" "$(ctl complaint list trace.example | wc -l)" 1
+}
+
+# trace_report NAME MSGID TOKEN: a signed report on the message MSGID with
+# the trace header TOKEN, its addresses redacted
+trace_report() {
+	cat >"$KEYS/$1.raw" <<EOF
+From: Feedback Loop <fbl@fbl.example.net>
+To: complaints@bulkwarden.test
+Subject: abuse report
+Date: Mon, 07 Dec 2026 10:00:00 +0000
+Message-ID: <$1@fbl.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf"
+
+--arf
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: fbl/1.0
+Version: 1
+Original-Mail-From: <redacted@example.invalid>
+Original-Rcpt-To: <redacted@example.invalid>
+
+--arf
+Content-Type: text/rfc822-headers
+
+From: <redacted@example.invalid>
+To: <redacted@example.invalid>
+Subject: news
+Message-ID: <$2>
+X-Bulkwarden-Trace: $3
+
+--arf--
+EOF
+	"$ARFSIGN" fbl.example.net s1 "$KEYS/s1.private" <"$KEYS/$1.raw" >"$KEYS/$1.eml"
+}
+
 # ---------------------------------------------------------------- setup
 ready=1
 require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
@@ -238,7 +297,11 @@ check "the reporter's key is in ReporterKeyFile" grep -q '^s1._domainkey.fbl.exa
 	"$KEYS/reporters.keys"
 chmod 755 "$KEYS"
 chmod 644 "$KEYS/reporters.keys"
+printf 'k1 %s\n' 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0 >"$KEYS/tokens.key"
+chown "$BW_USER" "$KEYS/tokens.key"
+chmod 600 "$KEYS/tokens.key"
 if bw_start fb RequireConsent no StatsInterval 1s TrustedReporters fbl.example.net \
+	TokenKeyFile "$KEYS/tokens.key" CFBLAddress complaints@bulkwarden.test \
 	ReporterKeyFile "$KEYS/reporters.keys" ComplaintMinVolume 10 ComplaintMinRecipients 2 \
 	ThrottleAt 10% GraceAt 25% GracePeriod 3s IncidentDeadline 4s \
 	MessageRate 600/1h:20 ThrottleFactor 0.01 ComplaintAddress complaints@bulkwarden.test; then
@@ -258,6 +321,8 @@ diag "--- t_incidents"
 t_incidents
 diag "--- t_intake"
 t_intake
+diag "--- t_trace"
+t_trace
 
 bw_stop fb
 is "daemon 'fb' exits with status 0 on SIGTERM" "$?" 0

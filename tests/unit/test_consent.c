@@ -844,6 +844,51 @@ END_TEST
 
 /* Changing any one character to another symbol, cutting or extending the
  * token never yields OK. */
+/* trace tokens: bound to sender, recipient and Message-ID; never an
+ * unsubscribe token; a single change is refused */
+START_TEST(test_trace_token)
+{
+	char tok[BW_TOKEN_MAX], t[BW_TOKEN_MAX], s[BW_SENDER_MAX + 1], r[BW_ADDR_MAX + 1];
+	size_t n, refused = 0;
+
+	ck_assert(bw_trace_make(fx.ring, "acme", "bob@example.com", "<a1@news.example>", NOW, tok,
+	    sizeof(tok)));
+	ck_assert_int_eq(bw_trace_verify(fx.ring, tok, " <a1@news.example> ", s, sizeof(s), r, sizeof(r)),
+	    BW_TOKEN_OK);
+	ck_assert_str_eq(s, "acme");
+	ck_assert_str_eq(r, "bob@example.com");
+	/* copied into another message: not ours */
+	ck_assert_int_eq(bw_trace_verify(fx.ring, tok, "<a2@news.example>", s, sizeof(s), r, sizeof(r)),
+	    BW_TOKEN_FORGED);
+	ck_assert_str_eq(s, "");
+	ck_assert_int_eq(bw_trace_verify(fx.ring, tok, NULL, s, sizeof(s), r, sizeof(r)), BW_TOKEN_FORGED);
+	/* neither is ever taken for the other */
+	ck_assert_int_eq(bw_token_verify(fx.ring, tok, NOW, 0, s, sizeof(s), r, sizeof(r), NULL),
+	    BW_TOKEN_MALFORMED);
+	ck_assert(bw_token_make(fx.ring, "acme", "bob@example.com", NOW, t, sizeof(t)));
+	ck_assert_int_eq(bw_trace_verify(fx.ring, t, "<a1@news.example>", s, sizeof(s), r, sizeof(r)),
+	    BW_TOKEN_MALFORMED);
+	/* a message to several names no recipient */
+	ck_assert(bw_trace_make(fx.ring, "acme", NULL, "<a1@news.example>", NOW, tok, sizeof(tok)));
+	ck_assert_int_eq(bw_trace_verify(fx.ring, tok, "<a1@news.example>", s, sizeof(s), r, sizeof(r)),
+	    BW_TOKEN_OK);
+	ck_assert_str_eq(r, "*");
+	/* no Message-ID, no token */
+	ck_assert(!bw_trace_make(fx.ring, "acme", NULL, "", NOW, t, sizeof(t)));
+	ck_assert(!bw_trace_make(fx.ring, "acme", NULL, "<>", NOW, t, sizeof(t)));
+	/* every single change is refused */
+	n = strlen(tok);
+	for (size_t i = 0; i < n; i++) {
+		strcpy(t, tok);
+		t[i] = t[i] == 'a' ? 'b' : 'a';
+		ck_assert_int_ne(bw_trace_verify(fx.ring, t, "<a1@news.example>", s, sizeof(s), r, sizeof(r)),
+		    BW_TOKEN_OK);
+		refused++;
+	}
+	ck_assert_uint_eq(refused, n);
+}
+END_TEST
+
 START_TEST(test_token_forgery)
 {
 	static const char alpha[] = "abcdefghijklmnopqrstuvwxyz234567";
@@ -1480,6 +1525,7 @@ main(void)
 	tcase_add_test(tc, test_token_roundtrip);
 	tcase_add_test(tc, test_token_refuses_to_make);
 	tcase_add_test(tc, test_token_forgery);
+	tcase_add_test(tc, test_trace_token);
 	tcase_add_test(tc, test_token_keys);
 	tcase_add_test(tc, test_token_times);
 	tcase_add_test(tc, test_addr_hash);
