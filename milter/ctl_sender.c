@@ -563,6 +563,8 @@ complaint_add(const bw_policy *p, bw_store *st, const char *sender, const char *
 		return 1;
 	}
 	fb_print("complaint", sender, rcpt, &r);
+	if (r.after != r.before)
+		bw_feedback_notify(p, sender, r.before, r.after, r.reason);
 	return 0;
 }
 
@@ -608,6 +610,8 @@ complaint_import_file(import_ctx *c, const char *path)
 	case BW_FBR_APPLIED:
 	case BW_FBR_DUPLICATE:
 		fb_print(path, rep.sender, rep.rcpt, &rep.r);
+		if (rep.r.after != rep.r.before)
+			bw_feedback_notify(c->p, rep.sender, rep.r.before, rep.r.after, rep.r.reason);
 		if (rep.status == BW_FBR_APPLIED)
 			c->applied++;
 		else

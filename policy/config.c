@@ -150,6 +150,8 @@ const bw_conf_key bw_conf_keys[] = {
 	  "a complaint opens an incident; unacknowledged this long, the sender is suspended" },
 	{ "TrustedReporters", BW_CK_STRING, "", 0, 0, NULL, OFF(trusted_reporters), true,
 	  "DKIM domains whose signed complaint reports count (subdomains too)" },
+	{ "NotifyCommand", BW_CK_STRING, "", 0, 0, NULL, OFF(notify_command), true,
+	  "run with SENDER OLD NEW REASON when a sender's state changes (empty: syslog only)" },
 	{ "AddTraceHeader", BW_CK_BOOL, "yes", 0, 0, NULL, OFF(add_trace_header), true,
 	  "stamp outbound bulk mail with a signed X-Bulkwarden-Trace token (needs TokenKeyFile)" },
 	{ "CFBLAddress", BW_CK_STRING, "", 0, 0, NULL, OFF(cfbl_address), true,

@@ -101,6 +101,7 @@ typedef struct bw_conf {
 	char *trusted_reporters;  /* DKIM d= domains of the reports that count */
 	char *complaint_address;  /* mail to it is read as a complaint report */
 	bool add_trace_header;    /* stamp outbound bulk mail with a signed trace token */
+	char *notify_command;     /* run on a sender's state change */
 	char *cfbl_address;       /* CFBL-Address of outbound bulk mail (RFC 9477) */
 	char *reporter_key_file;  /* "": keys from DNS */
 	int on_suspended;         /* bw_on_suspended */

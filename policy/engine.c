@@ -469,8 +469,7 @@ msg_sender_state(bw_msg *m, bw_verdict *v)
 				    bw_sender_state_name(s.state), err);
 				r.s = s;  /* in force all the same */
 			} else if (r.s.state != old)
-				bw_log(LOG_WARNING, "sender %s: %s -> %s: %s", m->sender,
-				    bw_sender_state_name(old), bw_sender_state_name(r.s.state), r.s.reason);
+				bw_feedback_notify(p, m->sender, old, r.s.state, r.s.reason);
 		}
 		m->rate_reset_at = r.rate_reset_at;
 		m->rate_factor = bw_sender_rate_factor(&p->sender, &r.s);
@@ -1321,8 +1320,7 @@ msg_complaint_report(bw_msg *m, bw_verdict *v)
 		    rep.r.after != rep.r.before ? "->" : "",
 		    rep.r.after != rep.r.before ? bw_sender_state_name(rep.r.after) : "");
 		if (rep.r.after != rep.r.before)
-			bw_log(LOG_WARNING, "sender %s: %s -> %s: %s", rep.sender,
-			    bw_sender_state_name(rep.r.before), bw_sender_state_name(rep.r.after), rep.r.reason);
+			bw_feedback_notify(m->pol, rep.sender, rep.r.before, rep.r.after, rep.r.reason);
 		snprintf(m->fbhdr, sizeof(m->fbhdr), "complaint=%s sender=%s", bw_fbr_status_name(rep.status),
 		    rep.sender);
 	} else {

@@ -3,6 +3,10 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +16,10 @@
 #include "complaint.h"
 #include "consent.h"
 #include "feedback.h"
+#include "log.h"
 #include "sender.h"
+
+extern char **environ;
 
 /* ---------------------------------------------------------------- delivered */
 
@@ -435,6 +442,52 @@ bw_feedback_report(const bw_policy *p, bw_store *st, const char *msg, size_t len
 	}
 	bw_arf_clear(&r);
 	return e;
+}
+
+/* ---------------------------------------------------------------- notify */
+
+static void *
+notify_reap(void *arg)
+{
+	pid_t pid = (pid_t)(intptr_t)arg;
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		bw_log(LOG_WARNING, "NotifyCommand (pid %d) failed: %s %d", (int)pid,
+		    WIFEXITED(status) ? "exit status" : "signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return NULL;
+}
+
+void
+bw_feedback_notify(const bw_policy *p, const char *sender, bw_sender_state from, bw_sender_state to,
+    const char *reason)
+{
+	char *cmd, *save = NULL, *argv[40];
+	size_t argc = 0;
+	pthread_t th;
+	pid_t pid;
+
+	bw_log(LOG_WARNING, "sender %s: %s -> %s: %s", sender, bw_sender_state_name(from),
+	    bw_sender_state_name(to), reason);
+	if (p->conf.notify_command[0] == 0 || (cmd = strdup(p->conf.notify_command)) == NULL)
+		return;
+	for (char *w = strtok_r(cmd, " \t", &save); w && argc < 35; w = strtok_r(NULL, " \t", &save))
+		argv[argc++] = w;
+	argv[argc++] = (char *)sender;
+	argv[argc++] = (char *)bw_sender_state_name(from);
+	argv[argc++] = (char *)bw_sender_state_name(to);
+	argv[argc++] = (char *)reason;
+	argv[argc] = NULL;
+	if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+		bw_log(LOG_ERR, "NotifyCommand %s: cannot start: %s", argv[0], strerror(errno));
+	else if (pthread_create(&th, NULL, notify_reap, (void *)(intptr_t)pid) == 0)
+		pthread_detach(th);
+	else
+		waitpid(pid, NULL, 0);
+	free(cmd);
 }
 
 bool

@@ -92,6 +92,15 @@ typedef struct bw_fb_report {
 bw_store_err bw_feedback_report(const bw_policy *p, bw_store *st, const char *msg, size_t len,
     bw_time_ms now, bw_fb_report *out);
 
+/*
+ * A sender's state changed (a complaint, a deadline): logged at warning
+ * ("sender S: OLD -> NEW: REASON"), and, when NotifyCommand is set, that
+ * command is started without a shell with SENDER OLD NEW REASON appended;
+ * nobody waits for it (a thread reaps it), so a slow command slows no mail.
+ */
+void bw_feedback_notify(const bw_policy *p, const char *sender, bw_sender_state from,
+    bw_sender_state to, const char *reason);
+
 /* Percent text ("0.1%", "0.25 %", "1") to parts per million; false when
  * malformed or over 100 %. */
 bool bw_parse_percent_ppm(const char *s, uint32_t *ppm);

@@ -81,7 +81,7 @@ EOF
 }
 
 # imp NAME: import one report; its line of output in $out
-imp() { out=$(ctl complaint import "$KEYS/$1.eml" 2>&1 | head -n 1); }
+imp() { out=$(ctl complaint import "$KEYS/$1.eml" 2>/dev/null | head -n 1); }
 
 # delivered SENDER: the recipients delivered for it, as the store counts them
 delivered() {
@@ -156,6 +156,10 @@ t_thresholds() {
 	like "grace ran out: the MTA accepts the next message" "$SMTP_REPLY" '^250 '
 	check "grace ran out: it waits in Postfix's hold queue" bw_wait_for 10 eval '[ "$(held_count)" -ge 1 ]'
 	is "grace ran out: the sender is suspended" "$(state_of fb.example)" suspended
+	check "NotifyCommand told of each change" bw_wait_for 5 eval \
+		"grep -q '^fb.example active throttled complaint rate 10.00% >= 10.00%' '$BW_RUN/notify/calls' &&
+		 grep -q '^fb.example throttled grace complaint rate 25.00%' '$BW_RUN/notify/calls' &&
+		 grep -q '^fb.example grace suspended grace period ran out\$' '$BW_RUN/notify/calls'"
 	like "the history has every step" "$(ctl sender show fb.example)" \
 		$'complaint +complaint about mail to r1@example.net\n.*ack-incident .*\n.*complaint +complaint about mail to r2@example.net: complaint rate 10'
 }
@@ -297,11 +301,19 @@ check "the reporter's key is in ReporterKeyFile" grep -q '^s1._domainkey.fbl.exa
 	"$KEYS/reporters.keys"
 chmod 755 "$KEYS"
 chmod 644 "$KEYS/reporters.keys"
+# NotifyCommand: writes its arguments, one call a line (daemon user or root)
+mkdir -p "$BW_RUN/notify"
+chmod 777 "$BW_RUN/notify"
+printf '#!/bin/sh\necho "$*" >>"%s/notify/calls"\n' "$BW_RUN" >"$BW_RUN/notify/run"
+chmod 755 "$BW_RUN/notify/run"
+: >"$BW_RUN/notify/calls"
+chmod 666 "$BW_RUN/notify/calls"
 printf 'k1 %s\n' 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0 >"$KEYS/tokens.key"
 chown "$BW_USER" "$KEYS/tokens.key"
 chmod 600 "$KEYS/tokens.key"
 if bw_start fb RequireConsent no StatsInterval 1s TrustedReporters fbl.example.net \
 	TokenKeyFile "$KEYS/tokens.key" CFBLAddress complaints@bulkwarden.test \
+	NotifyCommand "$BW_RUN/notify/run" \
 	ReporterKeyFile "$KEYS/reporters.keys" ComplaintMinVolume 10 ComplaintMinRecipients 2 \
 	ThrottleAt 10% GraceAt 25% GracePeriod 3s IncidentDeadline 4s \
 	MessageRate 600/1h:20 ThrottleFactor 0.01 ComplaintAddress complaints@bulkwarden.test; then
