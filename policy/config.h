@@ -32,6 +32,8 @@ typedef enum { BW_MODE_ENFORCE = 0, BW_MODE_MONITOR } bw_mode;
 typedef enum { BW_AT_END_REMOVE = 0, BW_AT_END_REJECT } bw_at_end;
 /* SenderIdentity: whose consent records a message is checked against */
 typedef enum { BW_SID_LOGIN_OR_DOMAIN = 0, BW_SID_DOMAIN, BW_SID_ADDRESS } bw_sender_identity;
+/* SpfOnFail, SpfOnError */
+typedef enum { BW_SPFA_REJECT = 0, BW_SPFA_TEMPFAIL, BW_SPFA_UNKNOWN } bw_spf_action;
 /* OnSuspended: mail of a suspended sender */
 typedef enum { BW_SUSP_HOLD = 0, BW_SUSP_REJECT, BW_SUSP_TEMPFAIL } bw_on_suspended;
 /* what to do when a failure class happens */
@@ -102,6 +104,11 @@ typedef struct bw_conf {
 	char *complaint_address;  /* mail to it is read as a complaint report */
 	bool add_trace_header;    /* stamp outbound bulk mail with a signed trace token */
 	char *notify_command;     /* run on a sender's state change */
+	bool spf_check;           /* SPF of the envelope domain of unauthenticated outbound mail */
+	int spf_on_fail;          /* bw_spf_action */
+	int spf_on_error;         /* bw_spf_action */
+	unsigned spf_timeout;     /* seconds */
+	char *spf_zone_file;      /* "": DNS */
 	char *cfbl_address;       /* CFBL-Address of outbound bulk mail (RFC 9477) */
 	char *reporter_key_file;  /* "": keys from DNS */
 	int on_suspended;         /* bw_on_suspended */

@@ -28,6 +28,7 @@
 #include "optout.h"
 #include "rules.h"
 #include "sender.h"
+#include "spf.h"
 #include "unsub.h"
 
 #define MSG_MAX_DKIM 8   /* DKIM-Signature headers looked at */
@@ -122,6 +123,7 @@ static const char *stats_names[] = {
 	"unsubscribe:mailto", "unsubscribe:one-click", "unsubscribe:invalid", "unsubscribe:stale",
 	"list-unsubscribe:added",
 	"held:suspended", "refused:suspended", "tempfail:suspended", "tempfail:rate",
+	"refused:spf", "tempfail:spf",
 };
 #define STATS_N (sizeof(stats_names) / sizeof(stats_names[0]))
 static atomic_int_fast64_t stats_pending[STATS_N];
@@ -546,6 +548,74 @@ msg_hold(bw_msg *m, bw_verdict *v)
 	return BW_ACT_HOLD;
 }
 
+/* ---------------------------------------------------------------- SPF */
+
+static bw_spf *engine_spf;
+static pthread_mutex_t engine_spf_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The envelope domain as identity of mail from an unauthenticated client
+ * is believed only when SPF lets the client send for it. Fail: SpfOnFail;
+ * no answer (DNS, the helper): SpfOnError; "unknown" goes on without a
+ * sender id (no state, no rates; bulk mail then lacks consent).
+ */
+static bw_action
+msg_spf(bw_msg *m, bw_verdict *v)
+{
+	const bw_conf *c = &m->pol->conf;
+	const char *qid = m->qid[0] ? m->qid : "-", *at, *word;
+	char why[200];
+	bw_spf_result r;
+	int act;
+
+	if (m->from == NULL || (at = strrchr(m->from, '@')) == NULL)
+		return BW_ACT_CONTINUE;   /* the null sender: nothing to check */
+	pthread_mutex_lock(&engine_spf_mu);
+	if (engine_spf == NULL)
+		engine_spf = bw_spf_new(c->spf_zone_file, c->spf_timeout * 1000);
+	pthread_mutex_unlock(&engine_spf_mu);
+	r = engine_spf ? bw_spf_check(engine_spf, m->addr, "", m->from, why, sizeof(why)) : BW_SPF_ERROR;
+	switch (r) {
+	case BW_SPF_FAIL:
+		act = c->spf_on_fail;
+		word = "failed";
+		break;
+	case BW_SPF_TEMPERROR:
+	case BW_SPF_ERROR:
+		act = c->spf_on_error;
+		word = "could not be checked";
+		break;
+	case BW_SPF_PERMERROR:
+		act = BW_SPFA_UNKNOWN;   /* a broken record proves nothing either way */
+		word = "has a broken record";
+		break;
+	default:
+		return BW_ACT_CONTINUE;
+	}
+	if (c->mode == BW_MODE_MONITOR || act == BW_SPFA_UNKNOWN) {
+		bw_log(LOG_NOTICE, "%s: from=<%.100s> client=%s: SPF of %s %s (%s): %s", qid, m->from, m->addr,
+		    at + 1, word, why, c->mode == BW_MODE_MONITOR ? "would act on it" : "no sender id");
+		if (c->mode != BW_MODE_MONITOR)
+			m->sender[0] = 0;
+		return BW_ACT_CONTINUE;
+	}
+	bw_log(LOG_NOTICE, "%s: from=<%.100s> client=%s: SPF of %s %s (%s): %s", qid, m->from, m->addr,
+	    at + 1, word, why, act == BW_SPFA_REJECT ? "refused" : "deferred");
+	if (act == BW_SPFA_REJECT) {
+		bw_stats_count("refused:spf");
+		verdict_set(v, BW_ACT_REJECT, "550", "5.7.23", "spf",
+		    "SPF check of %.100s failed for %.60s", at + 1, m->addr);
+		if (r != BW_SPF_FAIL)
+			snprintf(v->text, sizeof(v->text), "SPF check of %.100s could not be done for %.60s",
+			    at + 1, m->addr);
+	} else {
+		bw_stats_count("tempfail:spf");
+		verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.7.24", "spf",
+		    "SPF check of %.100s %s for %.60s, try again later", at + 1, word, m->addr);
+	}
+	return v->action;
+}
+
 bw_action
 bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 {
@@ -566,6 +636,11 @@ bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 		    ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
 	}
 	bw_stats_count("outbound");
+	if (m->pol->conf.spf_check && !m->authed && m->addr[0] && m->sender[0] && !m->force_set) {
+		bw_action a = msg_spf(m, v);
+		if (a != BW_ACT_CONTINUE)
+			return a;
+	}
 	if (m->sender[0] && !m->force_set) {
 		bw_action a = msg_sender_state(m, v);
 		if (a != BW_ACT_CONTINUE)

@@ -691,6 +691,53 @@ START_TEST(complaint_report_intake)
 }
 END_TEST
 
+START_TEST(spf_of_the_envelope_domain)
+{
+	char zone[300], extra[600];
+	FILE *fp;
+	bw_policy *p;
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	result r;
+
+	snprintf(zone, sizeof(zone), "%s/spf.zone", tmpdir);
+	fp = fopen(zone, "w");
+	fputs("example.com v=spf1 ip4:10.1.2.3 -all\n", fp);
+	fclose(fp);
+	consent_put(st, "example.com", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - DAY);
+	snprintf(extra, sizeof(extra), "SpfCheck yes\nSpfZoneFile %s\n", zone);
+	p = policy_with(extra);
+	/* an internal host the domain does not name: refused at MAIL FROM */
+	send(p, st, "10.0.0.5", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_REJECT);
+	ck_assert_str_eq(r.v.rcode, "550");
+	ck_assert_str_eq(r.v.xcode, "5.7.23");
+	ck_assert_str_eq(r.v.text, "SPF check of example.com failed for 10.0.0.5");
+	/* the host it names: goes on, as example.com */
+	send(p, st, "10.1.2.3", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_policy_unref(p);
+	/* SpfOnFail unknown: no sender id, so no consent can be found */
+	snprintf(extra, sizeof(extra), "SpfCheck yes\nSpfZoneFile %s\nSpfOnFail unknown\n", zone);
+	p = policy_with(extra);
+	send(p, st, "10.0.0.5", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_REJECT);
+	ck_assert_msg(strstr(r.rv[0].text, "no sender identity"), "%s", r.rv[0].text);
+	bw_policy_unref(p);
+	/* monitor: nothing refused */
+	snprintf(extra, sizeof(extra), "SpfCheck yes\nSpfZoneFile %s\nMode monitor\n", zone);
+	p = policy_with(extra);
+	send(p, st, "10.0.0.5", "<news@example.com>", rc, NULL, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
 /* mail to unsubscribe+TOKEN@: the suppression is written at end of message,
  * the request is consumed, and the next campaign is refused at RCPT */
 START_TEST(unsubscribe_by_mail_then_next_message_refused)
@@ -954,6 +1001,7 @@ enforce_suite(void)
 	tcase_add_test(t, sender_class_rates);
 	tcase_add_test(t, rate_config_errors);
 	tcase_add_test(t, complaint_report_intake);
+	tcase_add_test(t, spf_of_the_envelope_domain);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -1,0 +1,287 @@
+/*
+ * spf.c - SPF checks in a helper process (see spf.h).
+ *
+ * Protocol over an AF_UNIX SOCK_SEQPACKET pair, one datagram each way:
+ *   question: ip NUL helo NUL from NUL
+ *   answer:   one byte bw_spf_result, then a sentence (no NUL)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <spf2/spf.h>
+#include <spf2/spf_dns_zone.h>
+
+#include "spf.h"
+
+#define SPF_MSG_MAX   1100             /* a question: 46 + 255 + 320 and NULs */
+#define SPF_CHILD_AS  (256u << 20)     /* address space of the child */
+
+struct bw_spf {
+	pthread_mutex_t mu;
+	pid_t pid;
+	int fd;
+	char *zone;
+	unsigned timeout_ms;
+};
+
+const char *
+bw_spf_result_name(bw_spf_result r)
+{
+	static const char *const n[] = { "pass", "fail", "softfail", "neutral", "none", "temperror",
+		"permerror", "error" };
+	return (unsigned)r < sizeof(n) / sizeof(n[0]) ? n[r] : "?";
+}
+
+bw_spf *
+bw_spf_new(const char *zone, unsigned timeout_ms)
+{
+	bw_spf *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	if ((s->zone = strdup(zone ? zone : "")) == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s->zone);
+		free(s);
+		return NULL;
+	}
+	s->fd = -1;
+	s->timeout_ms = timeout_ms ? timeout_ms : 5000;
+	return s;
+}
+
+static void
+spf_stop(bw_spf *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	s->pid = 0;
+}
+
+void
+bw_spf_free(bw_spf *s)
+{
+	if (s == NULL)
+		return;
+	spf_stop(s);
+	pthread_mutex_destroy(&s->mu);
+	free(s->zone);
+	free(s);
+}
+
+pid_t
+bw_spf_pid(bw_spf *s)
+{
+	pid_t p;
+
+	pthread_mutex_lock(&s->mu);
+	p = s->pid;
+	pthread_mutex_unlock(&s->mu);
+	return p;
+}
+
+/* ---------------------------------------------------------------- the child */
+
+static SPF_server_t *
+child_server(const char *zone)
+{
+	SPF_dns_server_t *dns;
+	FILE *fp;
+	char line[2048];
+
+	if (zone[0] == 0)
+		return SPF_server_new(SPF_DNS_CACHE, 0);
+	if ((dns = SPF_dns_zone_new(NULL, "zone", 0)) == NULL || (fp = fopen(zone, "r")) == NULL)
+		return NULL;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *p = line, *dom, *val;
+		line[strcspn(line, "\r\n")] = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == 0 || *p == '#')
+			continue;
+		dom = p;
+		p += strcspn(p, " \t");
+		if (*p == 0)
+			continue;
+		*p++ = 0;
+		val = p + strspn(p, " \t");
+		SPF_dns_zone_add_str(dns, dom, ns_t_txt, NETDB_SUCCESS, val);
+	}
+	fclose(fp);
+	return SPF_server_new_dns(dns, 0);
+}
+
+static bw_spf_result
+child_result(SPF_result_t r)
+{
+	switch (r) {
+	case SPF_RESULT_PASS: return BW_SPF_PASS;
+	case SPF_RESULT_FAIL: return BW_SPF_FAIL;
+	case SPF_RESULT_SOFTFAIL: return BW_SPF_SOFTFAIL;
+	case SPF_RESULT_NEUTRAL: return BW_SPF_NEUTRAL;
+	case SPF_RESULT_NONE: return BW_SPF_NONE;
+	case SPF_RESULT_TEMPERROR: return BW_SPF_TEMPERROR;
+	default: return BW_SPF_PERMERROR;
+	}
+}
+
+static void __attribute__((noreturn))
+child_main(int fd, const char *zone)
+{
+	struct rlimit rl = { SPF_CHILD_AS, SPF_CHILD_AS };
+	SPF_server_t *srv;
+	char q[SPF_MSG_MAX + 1], a[400];
+
+	setrlimit(RLIMIT_AS, &rl);
+	srv = child_server(zone);
+	for (;;) {
+		ssize_t n = recv(fd, q, SPF_MSG_MAX, 0);
+		const char *ip, *helo, *from;
+		SPF_request_t *req;
+		SPF_response_t *resp = NULL;
+		bw_spf_result r = BW_SPF_TEMPERROR;
+		size_t l;
+
+		if (n <= 0)
+			_exit(0);
+		q[n] = 0;
+		ip = q;
+		l = strlen(ip) + 1;
+		helo = (size_t)n > l ? q + l : "";
+		l += strlen(helo) + 1;
+		from = (size_t)n > l ? q + l : "";
+		snprintf(a + 1, sizeof(a) - 1, "no SPF server");
+		if (srv != NULL && (req = SPF_request_new(srv)) != NULL) {
+			if ((strchr(ip, ':') ? SPF_request_set_ipv6_str(req, ip)
+			    : SPF_request_set_ipv4_str(req, ip)) != SPF_E_SUCCESS) {
+				r = BW_SPF_PERMERROR;
+				snprintf(a + 1, sizeof(a) - 1, "bad client address %.60s", ip);
+			} else {
+				if (*helo)
+					SPF_request_set_helo_dom(req, helo);
+				if (*from)
+					SPF_request_set_env_from(req, from);
+				SPF_request_query_mailfrom(req, &resp);
+				if (resp != NULL) {
+					r = child_result(SPF_response_result(resp));
+					snprintf(a + 1, sizeof(a) - 1, "%s",
+					    SPF_strresult(SPF_response_result(resp)));
+					SPF_response_free(resp);
+				}
+			}
+			SPF_request_free(req);
+		}
+		a[0] = (char)r;
+		if (send(fd, a, 1 + strlen(a + 1), MSG_NOSIGNAL) < 0)
+			_exit(0);
+	}
+}
+
+/* ---------------------------------------------------------------- the parent */
+
+static bool
+spf_start(bw_spf *s)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return false;
+	if ((pid = fork()) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(sv[1], s->zone);
+	}
+	close(sv[1]);
+	s->fd = sv[0];
+	s->pid = pid;
+	return true;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bw_spf_result
+bw_spf_check(bw_spf *s, const char *ip, const char *helo, const char *from, char *why, size_t whylen)
+{
+	char q[SPF_MSG_MAX], a[400];
+	size_t il = strlen(ip), hl = strlen(helo ? helo : ""), fl = strlen(from ? from : "");
+	bw_spf_result r = BW_SPF_ERROR;
+	int64_t end;
+	ssize_t n = -1;
+
+	snprintf(why, whylen, "the SPF helper failed");
+	if (il > 45 || hl > 255 || fl > 600) {
+		snprintf(why, whylen, "question too long");
+		return BW_SPF_PERMERROR;
+	}
+	memcpy(q, ip, il + 1);
+	memcpy(q + il + 1, helo ? helo : "", hl + 1);
+	memcpy(q + il + 1 + hl + 1, from ? from : "", fl + 1);
+	pthread_mutex_lock(&s->mu);
+	if (s->fd < 0 && !spf_start(s)) {
+		snprintf(why, whylen, "the SPF helper cannot start: %s", strerror(errno));
+		goto out;
+	}
+	if (send(s->fd, q, il + hl + fl + 3, MSG_NOSIGNAL) < 0) {
+		spf_stop(s);
+		goto out;
+	}
+	end = mono_ms() + s->timeout_ms;
+	for (;;) {
+		struct pollfd pfd = { s->fd, POLLIN, 0 };
+		int64_t left = end - mono_ms();
+		int rc;
+
+		if (left <= 0) {
+			snprintf(why, whylen, "the SPF helper did not answer in %u ms", s->timeout_ms);
+			spf_stop(s);
+			goto out;
+		}
+		rc = poll(&pfd, 1, (int)left);
+		if ((rc < 0 && errno == EINTR) || rc == 0)
+			continue;
+		if (rc > 0)
+			n = recv(s->fd, a, sizeof(a) - 1, 0);
+		break;
+	}
+	if (n <= 0 || (unsigned char)a[0] > BW_SPF_ERROR) {
+		snprintf(why, whylen, "the SPF helper died");
+		spf_stop(s);
+		goto out;
+	}
+	a[n] = 0;
+	r = (bw_spf_result)a[0];
+	snprintf(why, whylen, "%s", a + 1);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
