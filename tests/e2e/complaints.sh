@@ -278,6 +278,31 @@ EOF
 	"$ARFSIGN" fbl.example.net s1 "$KEYS/s1.private" <"$KEYS/$1.raw" >"$KEYS/$1.eml"
 }
 
+# (5) SPF of the envelope domain (SpfCheck, records from SpfZoneFile)
+# through Postfix: a crashed SPF helper costs one answer (451 4.7.24), then
+# a new one answers. (libspf2 lets loopback clients pass whatever the
+# record says, so the refusals, 550 5.7.23, are tested in test_enforce
+# with other client addresses.)
+t_spf() {
+	local filter helper
+	send "$PORT_FB" bulk-visible.eml s2 --from news@pass.example --to r1@example.net
+	like "SPF pass: accepted" "$SMTP_REPLY" '^250 '
+	filter=$(pgrep -P "${BW_PID[fb]}" | head -n 1)
+	helper=$(pgrep -P "$filter" | head -n 1)
+	if [ -n "$helper" ] && kill -KILL "$helper"; then
+		ok "the SPF helper process is killed"
+	else
+		not_ok "the SPF helper process is killed"
+	fi
+	sleep 0.2
+	send "$PORT_FB" bulk-visible.eml s3 --from news@pass.example --to r1@example.net
+	like "helper gone: that one answer is 451 4.7.24" "$SMTP_REPLY" \
+		'^451 4\.7\.24 SPF check of pass\.example could not be checked for 127\.0\.0\.1'
+	send "$PORT_FB" bulk-visible.eml s4 --from news@pass.example --to r1@example.net
+	like "then a new helper answers" "$SMTP_REPLY" '^250 '
+	check "the filter process kept running" kill -0 "$filter"
+}
+
 # ---------------------------------------------------------------- setup
 ready=1
 require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
@@ -301,6 +326,9 @@ check "the reporter's key is in ReporterKeyFile" grep -q '^s1._domainkey.fbl.exa
 	"$KEYS/reporters.keys"
 chmod 755 "$KEYS"
 chmod 644 "$KEYS/reporters.keys"
+# SPF records: 127.0.0.1 may send for pass.example
+printf 'pass.example v=spf1 ip4:127.0.0.1 -all\n' >"$KEYS/spf.zone"
+chmod 644 "$KEYS/spf.zone"
 # NotifyCommand: writes its arguments, one call a line (daemon user or root)
 mkdir -p "$BW_RUN/notify"
 chmod 777 "$BW_RUN/notify"
@@ -313,7 +341,7 @@ chown "$BW_USER" "$KEYS/tokens.key"
 chmod 600 "$KEYS/tokens.key"
 if bw_start fb RequireConsent no StatsInterval 1s TrustedReporters fbl.example.net \
 	TokenKeyFile "$KEYS/tokens.key" CFBLAddress complaints@bulkwarden.test \
-	NotifyCommand "$BW_RUN/notify/run" \
+	NotifyCommand "$BW_RUN/notify/run" SpfCheck yes SpfZoneFile "$KEYS/spf.zone" \
 	ReporterKeyFile "$KEYS/reporters.keys" ComplaintMinVolume 10 ComplaintMinRecipients 2 \
 	ThrottleAt 10% GraceAt 25% GracePeriod 3s IncidentDeadline 4s \
 	MessageRate 600/1h:20 ThrottleFactor 0.01 ComplaintAddress complaints@bulkwarden.test; then
@@ -335,6 +363,8 @@ diag "--- t_intake"
 t_intake
 diag "--- t_trace"
 t_trace
+diag "--- t_spf"
+t_spf
 
 bw_stop fb
 is "daemon 'fb' exits with status 0 on SIGTERM" "$?" 0
