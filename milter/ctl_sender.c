@@ -512,8 +512,13 @@ ctl_rate(const char *conf, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "show") == 0)
 		rc = rate_show(p, st, argv[2]);
-	else
+	else {
 		rc = sender_change(p, st, argv[2], ACT_RATE_RESET, note, false);
+		if (rc == 0 && bw_store_rate_reset(st, argv[2]) != BW_STORE_OK) {
+			fprintf(stderr, "bulkwardenctl: rate reset %s: %s\n", argv[2], bw_store_last_error(st));
+			rc = 1;
+		}
+	}
 	bw_store_close(st);
 	bw_policy_unref(p);
 	return rc;

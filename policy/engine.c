@@ -377,6 +377,40 @@ limit_text(const bw_gcra_limit *l, char *buf, size_t len)
 		snprintf(buf, len, "%u/%llds", l->count, (long long)((p + 999) / 1000));
 }
 
+static atomic_bool shared_rate_failing;   /* log a failure once per incident */
+
+/*
+ * The limiter a fleet shares, in a Redis store (the server's clock):
+ * BW_LIM_UNTRACKED when the store keeps none (LMDB) or fails; the caller
+ * then counts in this daemon's memory (rate counters fail open with a
+ * local estimate, as DESIGN.md says).
+ */
+static bw_lim_result
+msg_shared_rate(bw_msg *m, bw_lim_kind k, const bw_gcra_limit *l, unsigned n, bw_time_ms *retry)
+{
+	char key[BW_SENDER_MAX + 4];
+	int64_t iv = (l->period * 1000 + l->count - 1) / l->count, wait = 0;
+	int allowed = 1;
+	bw_store_err e;
+
+	if (m->st == NULL || strncmp(bw_store_spec(m->st), "redis:", 6) != 0)
+		return BW_LIM_UNTRACKED;
+	if (n > l->burst)
+		return BW_LIM_NEVER;
+	snprintf(key, sizeof(key), "%s:%c", m->sender, k == BW_LIM_MSG ? 'm' : 'r');
+	e = bw_store_rate_take(m->st, key, iv, l->burst, n, &allowed, &wait);
+	if (e != BW_STORE_OK) {
+		if (!atomic_exchange(&shared_rate_failing, true))
+			bw_log(LOG_ERR, "shared rate limiters: %s; counting in this daemon until the store "
+			    "answers", bw_store_last_error(m->st));
+		return BW_LIM_UNTRACKED;
+	}
+	if (atomic_exchange(&shared_rate_failing, false))
+		bw_log(LOG_NOTICE, "shared rate limiters: the store answers again");
+	*retry = wait;
+	return allowed ? BW_LIM_OK : BW_LIM_WAIT;
+}
+
 /* Takes n from the sender's limiter of kind k: BW_ACT_CONTINUE, or a 451
  * 4.7.1 (a 550 5.7.1 when n can never fit) in v. */
 static bw_action
@@ -390,10 +424,15 @@ msg_rate_take(bw_msg *m, bw_lim_kind k, unsigned n, bw_verdict *v)
 
 	if (!msg_limit(m, k, &l))
 		return BW_ACT_CONTINUE;
-	pthread_once(&engine_limiter_once, engine_limiter_init);
-	if (engine_limiter == NULL)
-		return BW_ACT_CONTINUE;
-	res = bw_limiter_take(engine_limiter, m->sender, k, &l, m->rate_reset_at, m->now_ms, n, &retry);
+	res = msg_shared_rate(m, k, &l, n, &retry);
+	if (res == BW_LIM_UNTRACKED) {
+		/* one host (LMDB), or the shared store failing: this daemon's own count */
+		pthread_once(&engine_limiter_once, engine_limiter_init);
+		if (engine_limiter == NULL)
+			return BW_ACT_CONTINUE;
+		res = bw_limiter_take(engine_limiter, m->sender, k, &l, m->rate_reset_at, m->now_ms, n,
+		    &retry);
+	}
 	if (res == BW_LIM_OK || res == BW_LIM_UNTRACKED)
 		return BW_ACT_CONTINUE;
 	limit_text(&l, lt, sizeof(lt));

@@ -2,10 +2,12 @@
  * limiter.h - the senders' rate limiters (GCRA, rate.h), kept in the
  * daemon's memory and shared by its threads.
  *
- * One limiter of messages and one of recipients per sender id. Their
- * state lives in memory, not in the store: a limiter is touched by every
+ * One limiter of messages and one of recipients per sender id, for a
+ * daemon with an LMDB store (a fleet on Redis shares the store's limiters,
+ * bw_store_rate_take, and falls back to these while Redis fails). Their
+ * state lives in memory, not in LMDB: a limiter is touched by every
  * message, and a durable write per message would cost more than the rest
- * of the policy (see README, "Rates"). A restart therefore starts every
+ * of the policy. A restart therefore starts every
  * sender with a full bucket; the sender's record in the store says when an
  * admin last reset its counters (rate_reset_at), and a limiter older than
  * that starts again full. At most max senders are tracked; when all are

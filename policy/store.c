@@ -490,6 +490,33 @@ bw_store_cas(bw_store *s, bw_tbl t, const char *key, const char *expect, const c
 	return s->ops->rec_cas(s, t, key, expect, val);
 }
 
+bw_store_err
+bw_store_rate_take(bw_store *s, const char *key, int64_t interval_us, uint32_t burst, unsigned n,
+    int *allowed, int64_t *retry_ms)
+{
+	*allowed = 1;
+	*retry_ms = 0;
+	if (s->ops->rate_take == NULL)
+		return bw_store_fail(s, BW_STORE_INVALID, "store %.200s: rate limiters are not kept here",
+		    s->spec);
+	if (key == NULL || !*key || strlen(key) > 200 || strchr(key, ' ') || interval_us <= 0
+	    || burst == 0 || n == 0 || n > burst)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: bad rate limiter \"%.100s\"",
+		    key ? key : "");
+	return s->ops->rate_take(s, key, interval_us, burst, n, allowed, retry_ms);
+}
+
+bw_store_err
+bw_store_rate_reset(bw_store *s, const char *sender)
+{
+	if (s->ops->rate_reset == NULL)
+		return BW_STORE_OK;
+	if (sender == NULL || !*sender || strlen(sender) > 190 || strchr(sender, ' '))
+		return bw_store_fail(s, BW_STORE_INVALID, "store: bad sender \"%.100s\"",
+		    sender ? sender : "");
+	return s->ops->rate_reset(s, sender);
+}
+
 /* Every write is checked before the first one is tried: a bad one in the
  * middle leaves the store as it was. */
 bw_store_err

@@ -109,6 +109,19 @@ bw_store_err bw_store_get_many(bw_store *s, const bw_store_key *keys, size_t n, 
 /* Set (insert or replace) one record; delete one (BW_STORE_NOTFOUND when absent). */
 bw_store_err bw_store_put(bw_store *s, bw_tbl t, const char *key, const char *val);
 bw_store_err bw_store_del(bw_store *s, bw_tbl t, const char *key);
+/* ---- rate limiters shared by a fleet ----
+ * GCRA kept in the store with the store's own clock, so that the MTAs of
+ * a fleet share one limiter per sender and their clocks do not matter:
+ * Redis only. LMDB says BW_STORE_INVALID ("not kept in this store"): one
+ * host's daemon keeps its limiters in memory (limiter.h).
+ * key: 1..200 bytes without spaces ("SENDER:m"). Takes n events when they
+ * fit the limit (events interval_us apart, burst at once): *allowed 1;
+ * else *allowed 0 and *retry_ms the wait. rate_reset forgets the
+ * limiters whose keys start with "SENDER:". */
+bw_store_err bw_store_rate_take(bw_store *s, const char *key, int64_t interval_us, uint32_t burst,
+    unsigned n, int *allowed, int64_t *retry_ms);
+bw_store_err bw_store_rate_reset(bw_store *s, const char *sender);
+
 /* Compare-and-set: when the record is byte for byte expect (NULL: when
  * there is none), set it to val (NULL: delete it), atomically; else
  * BW_STORE_CONFLICT and nothing changes (read it again and retry). */

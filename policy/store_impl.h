@@ -88,6 +88,10 @@ typedef struct bw_store_ops {
 	bw_store_err (*rec_get_many)(bw_store *s, const bw_store_key *keys, size_t n, char **vals);
 	bw_store_err (*rec_write_many)(bw_store *s, const bw_store_kv *kv, size_t n);
 	bw_store_err (*rec_del)(bw_store *s, bw_tbl t, const char *key);
+	/* shared rate limiters; NULL: not kept in this store */
+	bw_store_err (*rate_take)(bw_store *s, const char *key, int64_t interval_us, uint32_t burst,
+	    unsigned n, int *allowed, int64_t *retry_ms);
+	bw_store_err (*rate_reset)(bw_store *s, const char *sender);
 	/* expect or val NULL: absent; BW_STORE_CONFLICT when it is not expect */
 	bw_store_err (*rec_cas)(bw_store *s, bw_tbl t, const char *key, const char *expect,
 	    const char *val);

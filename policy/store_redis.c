@@ -927,6 +927,68 @@ redis_rec_cas(bw_store *s, bw_tbl t, const char *key, const char *expect, const 
 	return BW_STORE_OK;
 }
 
+/*
+ * GCRA with the server's clock (TIME), in microseconds; the TAT is kept
+ * with an expiry once it is in the past. ARGV: interval, burst, n.
+ * Returns {1, 0} when admitted, {0, retry ms} when not.
+ */
+static const char redis_rate_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local iv, burst, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local span = iv * burst\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if tat < now then tat = now end\n"
+    "local nxt = tat + iv * n\n"
+    "if nxt - now > span then return {0, math.ceil((nxt - now - span) / 1000)} end\n"
+    "redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)\n"
+    "return {1, 0}\n";
+
+static bw_store_err
+redis_rate_take(bw_store *s, const char *key, int64_t interval_us, uint32_t burst, unsigned n,
+    int *allowed, int64_t *retry_ms)
+{
+	char k[256], iv[24], b[16], nn[16];
+	const char *argv[] = { "EVAL", redis_rate_lua, "1", k, iv, b, nn };
+	redisReply *r;
+	redis_op op;
+	bw_store_err e;
+	char *sep;
+
+	/* the sender as the hash tag: a fleet on Redis Cluster keeps a sender's keys together */
+	snprintf(k, sizeof(k), "bw:rate:{%s", key);
+	if ((sep = strrchr(k, ':')) != NULL && sep > k + 9)
+		memmove(sep + 1, sep, strlen(sep) + 1), *sep = '}';
+	snprintf(iv, sizeof(iv), "%lld", (long long)interval_us);
+	snprintf(b, sizeof(b), "%u", burst);
+	snprintf(nn, sizeof(nn), "%u", n);
+	if ((e = redis_begin(s, &op)) != BW_STORE_OK)
+		return e;
+	if ((e = redis_cmd(s, &op, 7, argv, NULL, "rate", &r)) == BW_STORE_OK) {
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2
+		    && r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
+			*allowed = (int)r->element[0]->integer;
+			*retry_ms = r->element[1]->integer;
+		} else
+			e = redis_unexpected(s, "rate");
+		freeReplyObject(r);
+	}
+	redis_end(s, &op);
+	return e;
+}
+
+static bw_store_err
+redis_rate_reset(bw_store *s, const char *sender)
+{
+	char k1[256], k2[256];
+	const char *argv[] = { "DEL", k1, k2 };
+	long long n = 0;
+
+	snprintf(k1, sizeof(k1), "bw:rate:{%s}:m", sender);
+	snprintf(k2, sizeof(k2), "bw:rate:{%s}:r", sender);
+	return redis_one(s, 3, argv, NULL, "reset", &n);
+}
+
 /* Copies a reply to one HGET into *val (NULL when nil). */
 static bw_store_err
 redis_take_value(bw_store *s, const redisReply *v, char **val)
@@ -1551,6 +1613,8 @@ const bw_store_ops bw_store_redis_ops = {
 	.rec_write_many = redis_rec_write_many,
 	.rec_del = redis_rec_del,
 	.rec_cas = redis_rec_cas,
+	.rate_take = redis_rate_take,
+	.rate_reset = redis_rate_reset,
 	.rec_scan = redis_rec_scan,
 	.rec_count = redis_rec_count,
 	.dump = redis_dump,

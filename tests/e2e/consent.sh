@@ -254,6 +254,20 @@ t_redis_store() {
 		'^550 5\.7\.1 <bob@example\.net>: no consent for bulk mail from example\.com \(suppressed \(admin\) '
 	like "Redis: dan refused without a record" "$(rcpt_reply dan@example.net)" '^550 5\.7\.1 <dan@example\.net>'
 	is "Redis: only ann reached the sink" "$(rcpts_at_sink k8)" "ann@example.net"
+	# the sender class slow: one message an hour, the limiter in Redis
+	bw_ctl redisd consent add slow.example ann@example.net --method api >/dev/null 2>&1
+	send "$PORT_R" bulk-visible.eml k8b --from news@slow.example --to ann@example.net
+	like "Redis rate: the first message passes" "$SMTP_REPLY" '^250 '
+	send "$PORT_R" bulk-visible.eml k8c --from news@slow.example --to ann@example.net
+	like "Redis rate: the second waits" "$SMTP_REPLY" '^451 4\.7\.1 sender slow\.example is over its message rate 1/1h'
+	bw_stop redisd
+	bw_start redisd "${CONSENT_KEYS[@]}" OneClickListen - Store "redis:127.0.0.1:$port" >/dev/null 2>&1
+	send "$PORT_R" bulk-visible.eml k8d --from news@slow.example --to ann@example.net
+	like "Redis rate: after a restart of the daemon it still waits (the limiter is shared)" \
+		"$SMTP_REPLY" '^451 4\.7\.1 sender slow\.example is over its message rate 1/1h'
+	bw_ctl redisd rate reset slow.example >/dev/null 2>&1
+	send "$PORT_R" bulk-visible.eml k8e --from news@slow.example --to ann@example.net
+	like "Redis rate: after rate reset it passes" "$SMTP_REPLY" '^250 '
 	bw_stop redisd
 }
 

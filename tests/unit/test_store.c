@@ -1166,6 +1166,58 @@ START_TEST(test_rec_put_get_del)
 }
 END_TEST
 
+/* shared rate limiters: Redis keeps them (its clock), LMDB does not */
+START_TEST(test_rate_shared)
+{
+	bw_store *s;
+	int allowed = -1;
+	int64_t retry = -1;
+
+	fx_begin(_i);
+	s = fx_open();
+	if (_i == BE_LMDB) {
+		ck_assert_int_eq(bw_store_rate_take(s, "acme:m", 1000000, 3, 1, &allowed, &retry),
+		    BW_STORE_INVALID);
+		ck_assert_int_eq(allowed, 1);
+		ck_assert_int_eq(bw_store_rate_reset(s, "acme"), BW_STORE_OK);
+		bw_store_close(s);
+		fx_end();
+		return;
+	}
+	/* one an hour, three at once: three pass, the fourth waits about an hour */
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(bw_store_rate_take(s, "acme:m", 3600000000LL, 3, 1, &allowed, &retry),
+		    BW_STORE_OK);
+		ck_assert_int_eq(allowed, 1);
+	}
+	ck_assert_int_eq(bw_store_rate_take(s, "acme:m", 3600000000LL, 3, 1, &allowed, &retry), BW_STORE_OK);
+	ck_assert_int_eq(allowed, 0);
+	ck_assert_msg(retry > 3590000 && retry <= 3600000, "retry %lld", (long long)retry);
+	/* another sender, another kind: their own */
+	ck_assert_int_eq(bw_store_rate_take(s, "acme:r", 3600000000LL, 3, 2, &allowed, &retry), BW_STORE_OK);
+	ck_assert_int_eq(allowed, 1);
+	ck_assert_int_eq(bw_store_rate_take(s, "beta:m", 3600000000LL, 3, 1, &allowed, &retry), BW_STORE_OK);
+	ck_assert_int_eq(allowed, 1);
+	/* a second handle (another MTA of the fleet) sees the same limiter */
+	{
+		bw_store *s2 = fx_open();
+		ck_assert_int_eq(bw_store_rate_take(s2, "acme:m", 3600000000LL, 3, 1, &allowed, &retry),
+		    BW_STORE_OK);
+		ck_assert_int_eq(allowed, 0);
+		bw_store_close(s2);
+	}
+	/* reset: full again */
+	ck_assert_int_eq(bw_store_rate_reset(s, "acme"), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_rate_take(s, "acme:m", 3600000000LL, 3, 1, &allowed, &retry), BW_STORE_OK);
+	ck_assert_int_eq(allowed, 1);
+	/* bad arguments */
+	ck_assert_int_eq(bw_store_rate_take(s, "a b", 1000, 3, 1, &allowed, &retry), BW_STORE_INVALID);
+	ck_assert_int_eq(bw_store_rate_take(s, "acme:m", 1000, 3, 4, &allowed, &retry), BW_STORE_INVALID);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
 /* compare-and-set: the contract every backend keeps; the sender table */
 START_TEST(test_rec_cas)
 {
@@ -3535,6 +3587,7 @@ store_suite(void)
 	tcase_add_loop_test(tc, test_error_per_thread, 0, nb);
 	tcase_add_loop_test(tc, test_rec_put_get_del, 0, nb);
 	tcase_add_loop_test(tc, test_rec_cas, 0, nb);
+	tcase_add_loop_test(tc, test_rate_shared, 0, nb);
 	tcase_add_loop_test(tc, test_rec_invalid, 0, nb);
 	tcase_add_loop_test(tc, test_rec_get_many, 0, nb);
 	tcase_add_loop_test(tc, test_rec_write_many, 0, nb);
