@@ -85,6 +85,12 @@ bw_feedback_flush(bw_store *st)
 	bw_store_err e;
 
 	pthread_mutex_lock(&deliv_mu);
+	if (deliv_dropped) {
+		bw_log(LOG_WARNING, "%llu delivered recipients were not counted for the complaint "
+		    "rate: more than %d senders and hours between two flushes (lower StatsInterval)",
+		    (unsigned long long)deliv_dropped, DELIV_SLOTS);
+		deliv_dropped = 0;
+	}
 	if (deliv_used == 0) {
 		pthread_mutex_unlock(&deliv_mu);
 		return BW_STORE_OK;

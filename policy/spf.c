@@ -143,14 +143,42 @@ child_result(SPF_result_t r)
 	}
 }
 
+/* The child inherits the filter's mappings (the store's map among them):
+ * its address space may grow by SPF_CHILD_AS beyond them. Not under
+ * AddressSanitizer, whose shadow memory is mapped on demand. */
+static void
+child_limit(void)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+	unsigned long pages = 0;
+	FILE *fp = fopen("/proc/self/statm", "r");
+	struct rlimit rl;
+
+	if (fp == NULL)
+		return;
+	if (fscanf(fp, "%lu", &pages) == 1) {
+		rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + SPF_CHILD_AS;
+		setrlimit(RLIMIT_AS, &rl);
+	}
+	fclose(fp);
+#endif
+}
+
 static void __attribute__((noreturn))
 child_main(int fd, const char *zone)
 {
-	struct rlimit rl = { SPF_CHILD_AS, SPF_CHILD_AS };
 	SPF_server_t *srv;
 	char q[SPF_MSG_MAX + 1], a[400];
 
-	setrlimit(RLIMIT_AS, &rl);
+	/* nothing of the filter's but its socket: not the store, not the MTA */
+	if (fd != 3) {
+		dup2(fd, 3);
+		fd = 3;
+	}
+	if (close_range(4, ~0U, 0) != 0)
+		for (long i = 4, max = sysconf(_SC_OPEN_MAX); i < max && i < 65536; i++)
+			close((int)i);
+	child_limit();
 	srv = child_server(zone);
 	for (;;) {
 		ssize_t n = recv(fd, q, SPF_MSG_MAX, 0);

@@ -627,9 +627,11 @@ START_TEST(sender_class_rates)
 	bw_store_close(st);
 	bw_policy_unref(p);
 	/* a bad rate in the policy file is an error naming the line */
+	bw_errs_free(&e);
 	memset(&e, 0, sizeof(e));
 	ck_assert_ptr_null(policy_full("", "sender-class big message-rate=lots\n", &e));
 	ck_assert_msg(e.n && strstr(e.msg[0], "message-rate"), "%s", e.n ? e.msg[0] : "");
+	bw_errs_free(&e);
 }
 END_TEST
 
@@ -639,15 +641,19 @@ START_TEST(rate_config_errors)
 
 	ck_assert_ptr_null(policy_full("MessageRate 10\n", "", &e));
 	ck_assert_msg(e.n && strstr(e.msg[0], "MessageRate: \"10\" is not N/TIME"), "%s", e.n ? e.msg[0] : "");
+	bw_errs_free(&e);
 	memset(&e, 0, sizeof(e));
 	ck_assert_ptr_null(policy_full("RecipientRate 10/0s\n", "", &e));
 	ck_assert_msg(e.n && strstr(e.msg[0], "RecipientRate"), "%s", e.n ? e.msg[0] : "");
+	bw_errs_free(&e);
 	memset(&e, 0, sizeof(e));
 	ck_assert_ptr_null(policy_full("ThrottleFactor 1.5\n", "", &e));
 	ck_assert_msg(e.n && strstr(e.msg[0], "ThrottleFactor"), "%s", e.n ? e.msg[0] : "");
+	bw_errs_free(&e);
 	memset(&e, 0, sizeof(e));
 	ck_assert_ptr_null(policy_full("OnSuspended drop\n", "", &e));
 	ck_assert_msg(e.n && strstr(e.msg[0], "OnSuspended"), "%s", e.n ? e.msg[0] : "");
+	bw_errs_free(&e);
 }
 END_TEST
 
@@ -687,6 +693,7 @@ START_TEST(complaint_report_intake)
 		ck_assert_ptr_null(policy_full("ComplaintAddress complaints@example.com\n", "", &e));
 		ck_assert_msg(e.n && strstr(e.msg[0], "ComplaintAddress needs TrustedReporters"), "%s",
 		    e.n ? e.msg[0] : "");
+		bw_errs_free(&e);
 	}
 }
 END_TEST
