@@ -562,6 +562,9 @@ complaint_add(const bw_policy *p, bw_store *st, const char *sender, const char *
 		return 2;
 	}
 	snprintf(key, sizeof(key), "cli:%s", rcpt);
+	for (char *k = key; *k; k++)   /* a quoted local part may hold spaces; keys may not */
+		if (*k == ' ')
+			*k = '_';
 	if (bw_feedback_apply(p, st, sender, rcpt, key, source ? source : "cli", "abuse", now_ms(), &r,
 	    err, sizeof(err)) != BW_STORE_OK) {
 		fprintf(stderr, "bulkwardenctl: complaint add: %s\n", err);

@@ -847,9 +847,8 @@ bool
 bw_sender_from_json(const char *json, bw_sender *s, char *err, size_t errlen)
 {
 	json_error_t je;
-	json_t *o, *v;
-	const char *name;
-	bool seen_f[NFIELDS] = {false}, ok = false;
+	json_t *o;
+	bool ok;
 
 	if (s == NULL)
 		return false;
@@ -862,6 +861,20 @@ bw_sender_from_json(const char *json, bw_sender *s, char *err, size_t errlen)
 		seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
 		return false;
 	}
+	ok = bw_sender_from_jobj(o, NULL, s, err, errlen);
+	json_decref(o);
+	return ok;
+}
+
+bool
+bw_sender_from_jobj(const struct json_t *jo, const char *const *extra, bw_sender *s, char *err,
+    size_t errlen)
+{
+	json_t *o = (json_t *)(uintptr_t)jo, *v;
+	const char *name;
+	bool seen_f[NFIELDS] = {false}, ok = false;
+
+	memset(s, 0, sizeof(*s));
 	if (!json_is_object(o)) {
 		seterr(err, errlen, "not a JSON object");
 		goto out;
@@ -871,9 +884,13 @@ bw_sender_from_json(const char *json, bw_sender *s, char *err, size_t errlen)
 		const field *f = NULL;
 		char *base;
 		bw_time_ms t;
-		bool b;
+		bool b, other = false;
 		int st;
 
+		for (const char *const *x = extra; x && *x && !other; x++)
+			other = strcmp(name, *x) == 0;
+		if (other)
+			continue;   /* the caller's */
 		for (size_t i = 0; i < NFIELDS && f == NULL; i++)
 			if (strcmp(name, sender_fields[i].name) == 0) {
 				f = &sender_fields[i];
@@ -947,7 +964,6 @@ bw_sender_from_json(const char *json, bw_sender *s, char *err, size_t errlen)
 	}
 	ok = true;
 out:
-	json_decref(o);
 	if (!ok)
 		memset(s, 0, sizeof(*s));
 	return ok;

@@ -287,6 +287,12 @@ bw_time_ms bw_sender_clock_lag(const bw_sender *s, bw_time_ms now);
  */
 char *bw_sender_to_json(const bw_sender *s);
 bool bw_sender_from_json(const char *json, bw_sender *s, char *err, size_t errlen);
+/* The same from a parsed object (jansson's json_t), skipping the fields
+ * named in extra (a NULL-terminated list, or NULL): a record that holds
+ * more than the state (sender.h) is parsed once. */
+struct json_t;
+bool bw_sender_from_jobj(const struct json_t *o, const char *const *extra, bw_sender *s, char *err,
+    size_t errlen);
 
 /* Milliseconds to and from "YYYY-MM-DDTHH:MM:SS.mmmZ" (fmt needs 25
  * bytes; parse accepts exactly that form, the fraction optional, and

@@ -148,7 +148,6 @@ bw_sender_rec_from_json(const char *json, bw_sender_rec *r, char *err, size_t er
 {
 	json_error_t je;
 	json_t *o, *v;
-	char *inner = NULL;
 	bool ok = false;
 
 	memset(r, 0, sizeof(*r));
@@ -181,13 +180,8 @@ bw_sender_rec_from_json(const char *json, bw_sender_rec *r, char *err, size_t er
 		}
 		json_object_del(o, "notes");
 	}
-	if ((inner = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	ok = bw_sender_from_json(inner, &r->s, err, errlen);
+	ok = bw_sender_from_jobj(o, NULL, &r->s, err, errlen);
 out:
-	free(inner);
 	json_decref(o);
 	if (!ok)
 		memset(r, 0, sizeof(*r));
