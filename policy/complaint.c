@@ -20,6 +20,7 @@
 #endif
 #include <sys/types.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/nameser.h>
+#include <resolv.h>
 
 #include <opendkim/dkim.h>
 #include <openssl/evp.h>
@@ -1338,8 +1342,14 @@ bw_arf_dedupe_key(const bw_arf *r, const char *rcpt, char out[BW_ARF_KEY_LEN + 1
 
 /* ---------------------------------------------------------------- DKIM */
 
+typedef struct arf_ns {
+	struct sockaddr_in addr[MAXNS];
+	int n;
+} arf_ns;
+
 struct bw_arf_verifier {
 	DKIM_LIB *lib;
+	arf_ns ns;     /* name servers of the configuration, or none */
 };
 
 /* What the prescreen saw, for the outcome when no trusted reporter signed. */
@@ -1368,12 +1378,100 @@ arf_prescreen(DKIM *d, DKIM_SIGINFO **sigs, int nsigs)
 	return DKIM_CBSTAT_CONTINUE;
 }
 
+/*
+ * Key lookups at name servers of the configuration's choice: glibc has no
+ * res_setservers, so libopendkim's resolver cannot be pointed elsewhere;
+ * this one asks them with res_nsend from a resolver state of its own, at
+ * once in start(), and hands the reply over in waitreply().
+ */
+static bool
+arf_ns_parse(const char *list, arf_ns *ns)
+{
+	char buf[300], *save = NULL;
+
+	memset(ns, 0, sizeof(*ns));
+	if (strlen(list) >= sizeof(buf))
+		return false;
+	strcpy(buf, list);
+	for (char *w = strtok_r(buf, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
+		if (ns->n == MAXNS || inet_pton(AF_INET, w, &ns->addr[ns->n].sin_addr) != 1)
+			return false;
+		ns->addr[ns->n].sin_family = AF_INET;
+		ns->addr[ns->n].sin_port = htons(53);
+		ns->n++;
+	}
+	return ns->n > 0;
+}
+
+typedef struct arf_q {
+	int len;      /* reply bytes, or -1 */
+} arf_q;
+
+static int
+arf_q_start(void *srv, int type, unsigned char *query, unsigned char *buf, size_t buflen, void **qh)
+{
+	const arf_ns *ns = srv;
+	struct __res_state st;
+	unsigned char q[NS_PACKETSZ];
+	arf_q *h = calloc(1, sizeof(*h));
+	int ql;
+
+	if (h == NULL)
+		return DKIM_DNS_ERROR;
+	h->len = -1;
+	memset(&st, 0, sizeof(st));
+	if (res_ninit(&st) == 0) {
+		for (int i = 0; i < ns->n; i++)
+			st.nsaddr_list[i] = ns->addr[i];
+		st.nscount = ns->n;
+		ql = res_nmkquery(&st, ns_o_query, (const char *)query, ns_c_in, type, NULL, 0, NULL, q,
+		    sizeof(q));
+		if (ql > 0)
+			h->len = res_nsend(&st, q, ql, buf, (int)(buflen > INT32_MAX ? INT32_MAX : buflen));
+		res_nclose(&st);
+	}
+	*qh = h;
+	return DKIM_DNS_SUCCESS;
+}
+
+static int
+arf_q_wait(void *srv, void *qh, struct timeval *to, size_t *bytes, int *error, int *dnssec)
+{
+	const arf_q *h = qh;
+
+	(void)srv;
+	(void)to;
+	if (dnssec != NULL)
+		*dnssec = DKIM_DNSSEC_UNKNOWN;
+	if (h->len < 0) {
+		if (error != NULL)
+			*error = ETIMEDOUT;
+		return DKIM_DNS_ERROR;
+	}
+	*bytes = (size_t)h->len;
+	return DKIM_DNS_SUCCESS;
+}
+
+static void
+arf_ns_close(void *srv)
+{
+	(void)srv;   /* part of the verifier: freed with it */
+}
+
+static int
+arf_q_cancel(void *srv, void *qh)
+{
+	(void)srv;
+	free(qh);
+	return DKIM_DNS_SUCCESS;
+}
+
 bw_arf_verifier *
 bw_arf_verifier_new(const bw_arf_verifier_opts *o, char *err, size_t errlen)
 {
 	bw_arf_verifier *v;
 	unsigned flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_BADSIGHANDLES;
-	bw_arf_verifier_opts none = { BW_ARF_QUERY_DNS, NULL, 0, 0 };
+	bw_arf_verifier_opts none = { BW_ARF_QUERY_DNS, NULL, 0, 0, NULL };
 
 	if (o == NULL)
 		o = &none;
@@ -1409,6 +1507,19 @@ bw_arf_verifier_new(const bw_arf_verifier_opts *o, char *err, size_t errlen)
 	} else if (o->query != BW_ARF_QUERY_DNS) {
 		seterr(err, errlen, "unknown key query method");
 		goto fail;
+	} else if (o->nameservers != NULL && o->nameservers[0] != '\0') {
+		if (!arf_ns_parse(o->nameservers, &v->ns)) {
+			seterr(err, errlen, "name servers \"%.100s\": want IPv4 addresses, separated by "
+			    "commas", o->nameservers);
+			goto fail;
+		}
+		/* the service is ours: libopendkim must neither set it up nor free it */
+		dkim_dns_set_init(v->lib, NULL);
+		dkim_dns_set_close(v->lib, arf_ns_close);
+		dkim_dns_set_query_service(v->lib, &v->ns);
+		dkim_dns_set_query_start(v->lib, arf_q_start);
+		dkim_dns_set_query_waitreply(v->lib, arf_q_wait);
+		dkim_dns_set_query_cancel(v->lib, arf_q_cancel);
 	}
 	if (o->timeout > 0) {
 		unsigned t = o->timeout;

@@ -169,6 +169,7 @@ typedef struct bw_arf_verifier_opts {
 	const char *query_info;  /* BW_ARF_QUERY_FILE: the file; else NULL */
 	unsigned timeout;        /* DNS seconds; 0: the library's default */
 	unsigned min_key_bits;   /* 0: the library's default (1024) */
+	const char *nameservers; /* DNS: "ADDR[,ADDR...]" instead of the system's; NULL or "" */
 } bw_arf_verifier_opts;
 
 /* One libopendkim library handle; safe to share between threads once made

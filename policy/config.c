@@ -168,6 +168,8 @@ const bw_conf_key bw_conf_keys[] = {
 	  "add CFBL-Address and CFBL-Feedback-ID (RFC 9477) with this address (empty: none)" },
 	{ "ComplaintAddress", BW_CK_STRING, "", 0, 0, NULL, OFF(complaint_address), true,
 	  "mail to this address is read as a complaint report, ARF (empty: off)" },
+	{ "ReporterNameservers", BW_CK_STRING, "", 0, 0, NULL, OFF(reporter_nameservers), true,
+	  "IPv4 addresses of the name servers asked for reporters' DKIM keys (empty: the system's)" },
 	{ "ReporterKeyFile", BW_CK_STRING, "", 0, 0, NULL, OFF(reporter_key_file), true,
 	  "DKIM keys of the reporters, \"selector._domainkey.domain value\" lines (empty: DNS)" },
 	{ "OnSuspended", BW_CK_ENUM, "hold", 0, 0, "hold|reject|tempfail", OFF(on_suspended), true,
@@ -667,7 +669,8 @@ policy_load_reporters(bw_policy *p, const char *conf_path, bw_errs *errs)
 {
 	const bw_conf *c = &p->conf;
 	bw_arf_verifier_opts vo = { .query = c->reporter_key_file[0] ? BW_ARF_QUERY_FILE
-	    : BW_ARF_QUERY_DNS, .query_info = c->reporter_key_file[0] ? c->reporter_key_file : NULL };
+	    : BW_ARF_QUERY_DNS, .query_info = c->reporter_key_file[0] ? c->reporter_key_file : NULL,
+	    .nameservers = c->reporter_nameservers };
 	char err[300], *save = NULL;
 
 	if ((p->trusted_buf = strdup(c->trusted_reporters)) == NULL) {

@@ -111,6 +111,7 @@ typedef struct bw_conf {
 	char *spf_zone_file;      /* "": DNS */
 	char *cfbl_address;       /* CFBL-Address of outbound bulk mail (RFC 9477) */
 	char *reporter_key_file;  /* "": keys from DNS */
+	char *reporter_nameservers; /* "": the system's */
 	int on_suspended;         /* bw_on_suspended */
 	char *hold_release_command;
 	bool auto_restart;

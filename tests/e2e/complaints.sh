@@ -4,6 +4,9 @@
 # ARF reports DKIM-signed at test time by a reporter whose key is made with
 # opendkim-genkey and given to bulkwarden as ReporterKeyFile.
 #
+# The reporter's public key is published by dnsmasq on 127.0.0.53 and
+# looked up there (ReporterNameservers): a real DNS answer.
+#
 # The policy, scaled down so that a test can cross it: the complaint rate
 # counts from 10 delivered recipients and 2 distinct complainers; at 10 %
 # the sender is throttled (its message rate cut to a hundredth, so its next
@@ -241,6 +244,10 @@ t_trace() {
 	like "the token copied into another message counts for nothing" "$out" \
 		'not counted: the trace token of the original is forged: not mail bulkwarden sent'
 	is "one complaint for trace.example" "$(ctl complaint list trace.example | wc -l)" 1
+	if [ "${KEYSRC[0]}" = ReporterNameservers ]; then
+		check "the reporter's key was looked up in DNS" \
+			grep -q 'query\[TXT\] s1._domainkey.fbl.example.net' "$BW_RUN/dnsmasq.log"
+	fi
 }
 
 # trace_report NAME MSGID TOKEN: a signed report on the message MSGID with
@@ -324,6 +331,26 @@ printf 's1._domainkey.fbl.example.net %s\n' "$(grep -o '"[^"]*"' "$KEYS/s1.txt" 
 	>"$KEYS/reporters.keys"
 check "the reporter's key is in ReporterKeyFile" grep -q '^s1._domainkey.fbl.example.net v=DKIM1; .*p=MII' \
 	"$KEYS/reporters.keys"
+# the reporter's key published by a real DNS server on loopback (dnsmasq),
+# which bulkwarden asks (ReporterNameservers); the key file only when
+# dnsmasq cannot run here
+KEYSRC=(ReporterKeyFile "$KEYS/reporters.keys")
+DNS_ADDR=127.0.0.53
+if bw_have dnsmasq; then
+	val=$(sed 's/^[^ ]* //' "$KEYS/reporters.keys")
+	setsid dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$DNS_ADDR" \
+		--port=53 --user=root --log-queries --log-facility="$BW_RUN/dnsmasq.log" \
+		--txt-record="s1._domainkey.fbl.example.net,${val:0:200},${val:200}" </dev/null >/dev/null 2>&1 &
+	bw_track_pid "$!"
+	if bw_wait_for 5 eval "dig +time=1 +tries=1 +short @$DNS_ADDR TXT s1._domainkey.fbl.example.net | grep -q DKIM1"; then
+		ok "dnsmasq on $DNS_ADDR publishes the reporter's key"
+		KEYSRC=(ReporterNameservers "$DNS_ADDR")
+	else
+		ok "# SKIP dnsmasq cannot serve on $DNS_ADDR: the key comes from ReporterKeyFile"
+	fi
+else
+	ok "# SKIP dnsmasq is not installed: the key comes from ReporterKeyFile"
+fi
 chmod 755 "$KEYS"
 chmod 644 "$KEYS/reporters.keys"
 # SPF records: 127.0.0.1 may send for pass.example
@@ -342,7 +369,7 @@ chmod 600 "$KEYS/tokens.key"
 if bw_start fb RequireConsent no StatsInterval 1s TrustedReporters fbl.example.net \
 	TokenKeyFile "$KEYS/tokens.key" CFBLAddress complaints@bulkwarden.test \
 	NotifyCommand "$BW_RUN/notify/run" SpfCheck yes SpfZoneFile "$KEYS/spf.zone" \
-	ReporterKeyFile "$KEYS/reporters.keys" ComplaintMinVolume 10 ComplaintMinRecipients 2 \
+	"${KEYSRC[@]}" ComplaintMinVolume 10 ComplaintMinRecipients 2 \
 	ThrottleAt 10% GraceAt 25% GracePeriod 3s IncidentDeadline 4s \
 	MessageRate 600/1h:20 ThrottleFactor 0.01 ComplaintAddress complaints@bulkwarden.test; then
 	ok "daemon 'fb' starts"
