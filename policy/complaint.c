@@ -35,6 +35,7 @@
 #include <opendkim/dkim.h>
 #include <openssl/evp.h>
 
+#include "log.h"
 #include "complaint.h"
 
 #define ADDR_MAX 320      /* bytes of an address (64 + @ + 255) */
@@ -45,18 +46,6 @@
 #define SHOW_MAX 64       /* bytes of a value quoted in an error */
 
 /* ---------------------------------------------------------------- small helpers */
-
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static bool
 is_wsp(int c)
@@ -237,7 +226,7 @@ hs_next(struct hscan *s, struct hfield *f, bw_arf_err *code, char *err, size_t e
 		if (s->lenient)
 			return 0;
 		*code = BW_ARF_EHEADER;
-		seterr(err, errlen, "%s: a line after field %u is not a header field", s->what, s->nfields);
+		bw_seterr(err, errlen, "%s: a line after field %u is not a header field", s->what, s->nfields);
 		return -1;
 	}
 	/* continuation lines; the bounds are checked once the field is known,
@@ -247,18 +236,18 @@ hs_next(struct hscan *s, struct hfield *f, bw_arf_err *code, char *err, size_t e
 	s->bytes += (size_t)(next - ls);
 	if ((size_t)(le - ls) > BW_ARF_LINE_MAX) {
 		*code = BW_ARF_ELIMIT;
-		seterr(err, errlen, "%s: field %u is over %u bytes", s->what, s->nfields + 1,
+		bw_seterr(err, errlen, "%s: field %u is over %u bytes", s->what, s->nfields + 1,
 		    (unsigned)BW_ARF_LINE_MAX);
 		return -1;
 	}
 	if (s->bytes > BW_ARF_HDR_MAX) {
 		*code = BW_ARF_ELIMIT;
-		seterr(err, errlen, "%s: over %u bytes", s->what, (unsigned)BW_ARF_HDR_MAX);
+		bw_seterr(err, errlen, "%s: over %u bytes", s->what, (unsigned)BW_ARF_HDR_MAX);
 		return -1;
 	}
 	if (++s->nfields > BW_ARF_FIELDS_MAX) {
 		*code = BW_ARF_ELIMIT;
-		seterr(err, errlen, "%s: more than %u fields", s->what, (unsigned)BW_ARF_FIELDS_MAX);
+		bw_seterr(err, errlen, "%s: more than %u fields", s->what, (unsigned)BW_ARF_FIELDS_MAX);
 		return -1;
 	}
 	f->name.p = ls;
@@ -406,7 +395,7 @@ split_parts(struct span body, const char *b, struct part *parts, size_t *np, cha
 			if (pe > start && pe[-1] == '\r')
 				pe--;
 			if (*np == BW_ARF_PARTS_MAX) {
-				seterr(err, errlen, "more than %u parts", (unsigned)BW_ARF_PARTS_MAX);
+				bw_seterr(err, errlen, "more than %u parts", (unsigned)BW_ARF_PARTS_MAX);
 				return BW_ARF_ELIMIT;
 			}
 			parts[*np].all.p = start;
@@ -421,14 +410,14 @@ split_parts(struct span body, const char *b, struct part *parts, size_t *np, cha
 	if (start != NULL) {
 		/* no closing delimiter: the last part runs to the end */
 		if (*np == BW_ARF_PARTS_MAX) {
-			seterr(err, errlen, "more than %u parts", (unsigned)BW_ARF_PARTS_MAX);
+			bw_seterr(err, errlen, "more than %u parts", (unsigned)BW_ARF_PARTS_MAX);
 			return BW_ARF_ELIMIT;
 		}
 		parts[*np].all.p = start;
 		parts[(*np)++].all.n = (size_t)(end - start);
 	}
 	if (*np == 0) {
-		seterr(err, errlen, "no body part: the boundary does not occur");
+		bw_seterr(err, errlen, "no body part: the boundary does not occur");
 		return BW_ARF_EMIME;
 	}
 	return BW_ARF_OK;
@@ -459,7 +448,7 @@ part_header(struct part *pt, unsigned i, char *err, size_t errlen)
 		if ((!ct || seen_ct) && (!cte || seen_cte))
 			continue;
 		if ((v = unfold(f.val)) == NULL) {
-			seterr(err, errlen, "out of memory");
+			bw_seterr(err, errlen, "out of memory");
 			return BW_ARF_ENOMEM;
 		}
 		if (ct) {
@@ -527,11 +516,11 @@ part_decode(const struct part *pt, struct span *out, char **buf, char *err, size
 	if (strcmp(pt->cte, "base64") != 0 && strcmp(pt->cte, "quoted-printable") != 0) {
 		char sh[SHOW_MAX + 4];
 
-		seterr(err, errlen, "%s part: unknown transfer encoding %s", pt->type, shown(pt->cte, sh));
+		bw_seterr(err, errlen, "%s part: unknown transfer encoding %s", pt->type, shown(pt->cte, sh));
 		return BW_ARF_EMIME;
 	}
 	if ((d = malloc(n + 1)) == NULL) {
-		seterr(err, errlen, "out of memory");
+		bw_seterr(err, errlen, "out of memory");
 		return BW_ARF_ENOMEM;
 	}
 	if (pt->cte[0] == 'b') {
@@ -906,12 +895,12 @@ feedback_field(const struct hfield *f, char *v, bw_arf *r, unsigned *seen, char 
 
 		name = bit == SEEN_RECEIVED ? "Received-Date" : "Arrival-Date";
 		if (*seen & bit) {
-			seterr(err, errlen, "%s appears twice", name);
+			bw_seterr(err, errlen, "%s appears twice", name);
 			goto bad;
 		}
 		*seen |= bit;
 		if (!date_parse(v, &t)) {
-			seterr(err, errlen, "%s: \"%s\" is not an RFC 5322 date", name, shown(v, sh));
+			bw_seterr(err, errlen, "%s: \"%s\" is not an RFC 5322 date", name, shown(v, sh));
 			goto bad;
 		}
 		if (bit == SEEN_RECEIVED && (*seen & SEEN_ARRIVAL)) {
@@ -924,22 +913,22 @@ feedback_field(const struct hfield *f, char *v, bw_arf *r, unsigned *seen, char 
 		return BW_ARF_OK;
 	} else if (name_is(f, "Source-IP")) {
 		if (r->source_ip[0] != '\0') {
-			seterr(err, errlen, "Source-IP appears twice");
+			bw_seterr(err, errlen, "Source-IP appears twice");
 			goto bad;
 		}
 		if (!ip_value(v, r->source_ip)) {
-			seterr(err, errlen, "Source-IP: \"%s\" is not an IP address", shown(v, sh));
+			bw_seterr(err, errlen, "Source-IP: \"%s\" is not an IP address", shown(v, sh));
 			goto bad;
 		}
 		free(v);
 		return BW_ARF_OK;
 	} else if (name_is(f, "Original-Rcpt-To")) {
 		if (!addr_value(v, false)) {
-			seterr(err, errlen, "Original-Rcpt-To: \"%s\" is not an address", shown(v, sh));
+			bw_seterr(err, errlen, "Original-Rcpt-To: \"%s\" is not an address", shown(v, sh));
 			goto bad;
 		}
 		if (r->nrcpt == BW_ARF_MULTI_MAX) {
-			seterr(err, errlen, "more than %u Original-Rcpt-To fields", (unsigned)BW_ARF_MULTI_MAX);
+			bw_seterr(err, errlen, "more than %u Original-Rcpt-To fields", (unsigned)BW_ARF_MULTI_MAX);
 			free(v);
 			return BW_ARF_ELIMIT;
 		}
@@ -947,11 +936,11 @@ feedback_field(const struct hfield *f, char *v, bw_arf *r, unsigned *seen, char 
 		return BW_ARF_OK;
 	} else if (name_is(f, "Reported-Domain")) {
 		if (!domain_value(v)) {
-			seterr(err, errlen, "Reported-Domain: \"%s\" is not a domain", shown(v, sh));
+			bw_seterr(err, errlen, "Reported-Domain: \"%s\" is not a domain", shown(v, sh));
 			goto bad;
 		}
 		if (r->ndomains == BW_ARF_MULTI_MAX) {
-			seterr(err, errlen, "more than %u Reported-Domain fields", (unsigned)BW_ARF_MULTI_MAX);
+			bw_seterr(err, errlen, "more than %u Reported-Domain fields", (unsigned)BW_ARF_MULTI_MAX);
 			free(v);
 			return BW_ARF_ELIMIT;
 		}
@@ -963,7 +952,7 @@ feedback_field(const struct hfield *f, char *v, bw_arf *r, unsigned *seen, char 
 	}
 
 	if (*once != NULL) {
-		seterr(err, errlen, "%s appears twice", name);
+		bw_seterr(err, errlen, "%s appears twice", name);
 		goto bad;
 	}
 	if (once == &r->feedback_type) {
@@ -973,23 +962,23 @@ feedback_field(const struct hfield *f, char *v, bw_arf *r, unsigned *seen, char 
 			if (!is_tchar((unsigned char)v[i]))
 				n = 0;
 		if (n == 0 || n > FTYPE_MAX) {
-			seterr(err, errlen, "Feedback-Type: \"%s\" is not a token", shown(v, sh));
+			bw_seterr(err, errlen, "Feedback-Type: \"%s\" is not a token", shown(v, sh));
 			goto bad;
 		}
 		str_lower(v);
 		r->ftype = ftype_parse(v);
 	} else if (once == &r->version) {
 		if (strcmp(v, "1") != 0 && strcmp(v, "1.0") != 0 && strcmp(v, "0.1") != 0) {
-			seterr(err, errlen, "Version: \"%s\" is not supported (1 is)", shown(v, sh));
+			bw_seterr(err, errlen, "Version: \"%s\" is not supported (1 is)", shown(v, sh));
 			goto bad;
 		}
 	} else if (once == &r->mail_from) {
 		if (!addr_value(v, true)) {
-			seterr(err, errlen, "Original-Mail-From: \"%s\" is not an address", shown(v, sh));
+			bw_seterr(err, errlen, "Original-Mail-From: \"%s\" is not an address", shown(v, sh));
 			goto bad;
 		}
 	} else if (!text_ok(v)) {
-		seterr(err, errlen, "%s: empty, or control characters", name);
+		bw_seterr(err, errlen, "%s: empty, or control characters", name);
 		goto bad;
 	}
 	*once = v;
@@ -1024,7 +1013,7 @@ feedback_fields(struct span body, bw_arf *r, char *err, size_t errlen)
 		char *v = unfold(f.val);
 
 		if (v == NULL) {
-			seterr(err, errlen, "out of memory");
+			bw_seterr(err, errlen, "out of memory");
 			return BW_ARF_ENOMEM;
 		}
 		if ((code = feedback_field(&f, v, r, &seen, err, errlen)) != BW_ARF_OK)
@@ -1033,7 +1022,7 @@ feedback_fields(struct span body, bw_arf *r, char *err, size_t errlen)
 	if (rc < 0) /* a line that is not a field is a field syntax error here */
 		return code == BW_ARF_EHEADER ? BW_ARF_EFIELD : code;
 	if (r->feedback_type == NULL) {
-		seterr(err, errlen, "Feedback-Type is missing");
+		bw_seterr(err, errlen, "Feedback-Type is missing");
 		return BW_ARF_EFIELD;
 	}
 	return BW_ARF_OK;
@@ -1087,7 +1076,7 @@ original_headers(struct span body, bw_arf_orig kind, bw_arf *r, char *err, size_
 	if ((md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
 	    (canon = malloc(BW_ARF_LINE_MAX + 3)) == NULL) {
 		EVP_MD_CTX_free(md);
-		seterr(err, errlen, "out of memory");
+		bw_seterr(err, errlen, "out of memory");
 		return BW_ARF_ENOMEM;
 	}
 	hs_init(&s, body, true, "original message header");
@@ -1108,7 +1097,7 @@ original_headers(struct span body, bw_arf_orig kind, bw_arf *r, char *err, size_
 				continue;
 			if ((*slot = unfold(f.val)) == NULL) {
 				code = BW_ARF_ENOMEM;
-				seterr(err, errlen, "out of memory");
+				bw_seterr(err, errlen, "out of memory");
 				rc = -1;
 			}
 			break;
@@ -1154,11 +1143,11 @@ bw_arf_parse(const char *msg, size_t len, bw_arf *r, char *err, size_t errlen)
 	bw_arf_orig kind = BW_ARF_ORIG_NONE;
 
 	memset(r, 0, sizeof(*r));
-	seterr(err, errlen, "%s", "");
+	bw_seterr(err, errlen, "%s", "");
 	if (msg == NULL)
 		top.n = 0;
 	if (top.n > BW_ARF_SIZE_MAX) {
-		seterr(err, errlen, "the report is over %u bytes", (unsigned)BW_ARF_SIZE_MAX);
+		bw_seterr(err, errlen, "the report is over %u bytes", (unsigned)BW_ARF_SIZE_MAX);
 		return BW_ARF_ETOOBIG;
 	}
 	hs_init(&s, top, false, "report header");
@@ -1170,7 +1159,7 @@ bw_arf_parse(const char *msg, size_t len, bw_arf *r, char *err, size_t errlen)
 		if (*slot != NULL) {
 			/* two Content-Types: which one a reader takes is anyone's guess */
 			if (slot == &ct) {
-				seterr(err, errlen, "report header: Content-Type appears twice");
+				bw_seterr(err, errlen, "report header: Content-Type appears twice");
 				code = BW_ARF_EHEADER;
 				goto fail;
 			}
@@ -1185,30 +1174,30 @@ bw_arf_parse(const char *msg, size_t len, bw_arf *r, char *err, size_t errlen)
 	body.n = (size_t)(top.p + top.n - s.p);
 
 	if (ct == NULL || !ct_type(ct, type, &params)) {
-		seterr(err, errlen, "no Content-Type: not a multipart/report");
+		bw_seterr(err, errlen, "no Content-Type: not a multipart/report");
 		code = BW_ARF_ENOTREPORT;
 		goto fail;
 	}
 	if (strcmp(type, "multipart/report") != 0) {
-		seterr(err, errlen, "Content-Type is %s, not multipart/report", shown(type, sh));
+		bw_seterr(err, errlen, "Content-Type is %s, not multipart/report", shown(type, sh));
 		code = BW_ARF_ENOTREPORT;
 		goto fail;
 	}
 	if ((rc = ct_param(params, "report-type", rtype, sizeof(rtype))) == 0) {
-		seterr(err, errlen, "multipart/report without a report-type");
+		bw_seterr(err, errlen, "multipart/report without a report-type");
 		code = BW_ARF_ENOTFEEDBACK;
 		goto fail;
 	}
 	if (rc < 0 || strcasecmp(rtype, "feedback-report") != 0) {
-		seterr(err, errlen, "report-type is %s, not feedback-report", shown(rtype, sh));
+		bw_seterr(err, errlen, "report-type is %s, not feedback-report", shown(rtype, sh));
 		code = BW_ARF_ENOTFEEDBACK;
 		goto fail;
 	}
 	if ((rc = ct_param(params, "boundary", boundary, sizeof(boundary))) <= 0 || boundary[0] == '\0') {
 		if (rc < 0)
-			seterr(err, errlen, "the boundary is over %u bytes", (unsigned)BW_ARF_BOUNDARY_MAX);
+			bw_seterr(err, errlen, "the boundary is over %u bytes", (unsigned)BW_ARF_BOUNDARY_MAX);
 		else
-			seterr(err, errlen, "multipart/report without a boundary");
+			bw_seterr(err, errlen, "multipart/report without a boundary");
 		code = rc < 0 ? BW_ARF_ELIMIT : BW_ARF_EMIME;
 		goto fail;
 	}
@@ -1223,7 +1212,7 @@ bw_arf_parse(const char *msg, size_t len, bw_arf *r, char *err, size_t errlen)
 			goto fail;
 		if (strcmp(parts[i].type, "message/feedback-report") == 0) {
 			if (fb >= 0) {
-				seterr(err, errlen, "two message/feedback-report parts");
+				bw_seterr(err, errlen, "two message/feedback-report parts");
 				code = BW_ARF_ENOFEEDBACK;
 				goto fail;
 			}
@@ -1234,7 +1223,7 @@ bw_arf_parse(const char *msg, size_t len, bw_arf *r, char *err, size_t errlen)
 		}
 	}
 	if (fb < 0) {
-		seterr(err, errlen, "no message/feedback-report part");
+		bw_seterr(err, errlen, "no message/feedback-report part");
 		code = BW_ARF_ENOFEEDBACK;
 		goto fail;
 	}
@@ -1254,7 +1243,7 @@ bw_arf_parse(const char *msg, size_t len, bw_arf *r, char *err, size_t errlen)
 	free(ct);
 	return BW_ARF_OK;
 nomem:
-	seterr(err, errlen, "out of memory");
+	bw_seterr(err, errlen, "out of memory");
 	code = BW_ARF_ENOMEM;
 fail:
 	free(buf);
@@ -1476,11 +1465,11 @@ bw_arf_verifier_new(const bw_arf_verifier_opts *o, char *err, size_t errlen)
 	if (o == NULL)
 		o = &none;
 	if ((v = calloc(1, sizeof(*v))) == NULL) {
-		seterr(err, errlen, "out of memory");
+		bw_seterr(err, errlen, "out of memory");
 		return NULL;
 	}
 	if ((v->lib = dkim_init(NULL, NULL)) == NULL) {
-		seterr(err, errlen, "libopendkim could not be set up");
+		bw_seterr(err, errlen, "libopendkim could not be set up");
 		free(v);
 		return NULL;
 	}
@@ -1488,28 +1477,28 @@ bw_arf_verifier_new(const bw_arf_verifier_opts *o, char *err, size_t errlen)
 	   message it was; BADSIGHANDLES: a signature that does not parse is
 	   still listed, so that it can be told apart from no signature */
 	if (dkim_options(v->lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) != DKIM_STAT_OK) {
-		seterr(err, errlen, "libopendkim: cannot set flags");
+		bw_seterr(err, errlen, "libopendkim: cannot set flags");
 		goto fail;
 	}
 	if (o->query == BW_ARF_QUERY_FILE) {
 		dkim_query_t qm = DKIM_QUERY_FILE;
 
 		if (o->query_info == NULL || o->query_info[0] == '\0') {
-			seterr(err, errlen, "the file query method needs a key file");
+			bw_seterr(err, errlen, "the file query method needs a key file");
 			goto fail;
 		}
 		if (dkim_options(v->lib, DKIM_OP_SETOPT, DKIM_OPTS_QUERYMETHOD, &qm, sizeof(qm)) != DKIM_STAT_OK ||
 		    dkim_options(v->lib, DKIM_OP_SETOPT, DKIM_OPTS_QUERYINFO, (void *)(uintptr_t)o->query_info,
 		        strlen(o->query_info)) != DKIM_STAT_OK) {
-			seterr(err, errlen, "libopendkim: cannot use key file %s", o->query_info);
+			bw_seterr(err, errlen, "libopendkim: cannot use key file %s", o->query_info);
 			goto fail;
 		}
 	} else if (o->query != BW_ARF_QUERY_DNS) {
-		seterr(err, errlen, "unknown key query method");
+		bw_seterr(err, errlen, "unknown key query method");
 		goto fail;
 	} else if (o->nameservers != NULL && o->nameservers[0] != '\0') {
 		if (!arf_ns_parse(o->nameservers, &v->ns)) {
-			seterr(err, errlen, "name servers \"%.100s\": want IPv4 addresses, separated by "
+			bw_seterr(err, errlen, "name servers \"%.100s\": want IPv4 addresses, separated by "
 			    "commas", o->nameservers);
 			goto fail;
 		}
@@ -1525,7 +1514,7 @@ bw_arf_verifier_new(const bw_arf_verifier_opts *o, char *err, size_t errlen)
 		unsigned t = o->timeout;
 
 		if (dkim_options(v->lib, DKIM_OP_SETOPT, DKIM_OPTS_TIMEOUT, &t, sizeof(t)) != DKIM_STAT_OK) {
-			seterr(err, errlen, "libopendkim: cannot set the DNS timeout");
+			bw_seterr(err, errlen, "libopendkim: cannot set the DNS timeout");
 			goto fail;
 		}
 	}
@@ -1533,7 +1522,7 @@ bw_arf_verifier_new(const bw_arf_verifier_opts *o, char *err, size_t errlen)
 		unsigned b = o->min_key_bits;
 
 		if (dkim_options(v->lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &b, sizeof(b)) != DKIM_STAT_OK) {
-			seterr(err, errlen, "libopendkim: cannot set the minimum key size");
+			bw_seterr(err, errlen, "libopendkim: cannot set the minimum key size");
 			goto fail;
 		}
 	}
@@ -1674,38 +1663,38 @@ sig_status(DKIM *d, DKIM_SIGINFO *sig, const char *dom, struct span body, char *
 
 		/* RFC 8301: verifiers must not count rsa-sha1 */
 		if (dkim_sig_getsignalg(sig, &alg) != DKIM_STAT_OK || alg == DKIM_SIGN_RSASHA1) {
-			seterr(why, whylen, "signature by %s uses rsa-sha1, which RFC 8301 retired", dom);
+			bw_seterr(why, whylen, "signature by %s uses rsa-sha1, which RFC 8301 retired", dom);
 			return BW_ARF_AUTH_BADSIG;
 		}
 
 		if (dkim_sig_getcanonlen(d, sig, NULL, NULL, &signlen) != DKIM_STAT_OK ||
 		    dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK) {
-			seterr(why, whylen, "signature by %s: its body length is unknown", dom);
+			bw_seterr(why, whylen, "signature by %s: its body length is unknown", dom);
 			return BW_ARF_AUTH_BADSIG;
 		}
 		if (signlen >= 0) {
 			uint64_t full = canon_body_len(body.p, body.n, bc == DKIM_CANON_RELAXED);
 
 			if ((uint64_t)signlen < full) {
-				seterr(why, whylen, "signature by %s covers %lld of %llu body bytes (l=)", dom,
+				bw_seterr(why, whylen, "signature by %s covers %lld of %llu body bytes (l=)", dom,
 				    (long long)signlen, (unsigned long long)full);
 				return BW_ARF_AUTH_SHORT_L;
 			}
 		}
-		seterr(why, whylen, "DKIM signature by %s verified", dom);
+		bw_seterr(why, whylen, "DKIM signature by %s verified", dom);
 		return BW_ARF_AUTH_OK;
 	}
 	if ((flags & DKIM_SIGFLAG_PASSED) != 0 && bh == DKIM_SIGBH_MISMATCH) {
-		seterr(why, whylen, "signature by %s: the body hash does not match", dom);
+		bw_seterr(why, whylen, "signature by %s: the body hash does not match", dom);
 		return BW_ARF_AUTH_BODYHASH;
 	}
 	es = e != DKIM_SIGERROR_OK && e != DKIM_SIGERROR_UNKNOWN ? dkim_sig_geterrorstr(e) : NULL;
 	switch (e) {
 	case DKIM_SIGERROR_NOKEY:
-		seterr(why, whylen, "signature by %s: no key at %s._domainkey.%s", dom, sel ? sel : "?", dom);
+		bw_seterr(why, whylen, "signature by %s: no key at %s._domainkey.%s", dom, sel ? sel : "?", dom);
 		return BW_ARF_AUTH_NOKEY;
 	case DKIM_SIGERROR_KEYFAIL:
-		seterr(why, whylen, "signature by %s: key lookup failed", dom);
+		bw_seterr(why, whylen, "signature by %s: key lookup failed", dom);
 		return BW_ARF_AUTH_TEMPFAIL;
 	case DKIM_SIGERROR_KEYREVOKED:
 	case DKIM_SIGERROR_DNSSYNTAX:
@@ -1718,10 +1707,10 @@ sig_status(DKIM *d, DKIM_SIGINFO *sig, const char *dom, struct span body, char *
 	case DKIM_SIGERROR_KEYTYPEUNKNOWN:
 	case DKIM_SIGERROR_KEYDECODE:
 	case DKIM_SIGERROR_KEYTOOSMALL:
-		seterr(why, whylen, "signature by %s: key unusable: %s", dom, es ? es : "?");
+		bw_seterr(why, whylen, "signature by %s: key unusable: %s", dom, es ? es : "?");
 		return BW_ARF_AUTH_NOKEY;
 	default:
-		seterr(why, whylen, "signature by %s does not verify%s%s", dom, es ? ": " : "", es ? es : "");
+		bw_seterr(why, whylen, "signature by %s does not verify%s%s", dom, es ? ": " : "", es ? es : "");
 		return BW_ARF_AUTH_BADSIG;
 	}
 }

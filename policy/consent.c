@@ -37,6 +37,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "log.h"
+#include "config.h"
 #include "consent.h"
 
 #define ADDR_IN_MAX 1024  /* bytes of input address looked at */
@@ -59,18 +61,6 @@
 #define CHECK_KEYS 6                      /* lookups of one bw_consent_check */
 
 /* ---------------------------------------------------------------- small helpers */
-
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static bool
 is_ws(int c)
@@ -157,7 +147,7 @@ domain_ascii_ok(const char *d, char *err, size_t errlen)
 	size_t n = strlen(d), label = 0;
 
 	if (n > DOMAIN_MAX) {
-		seterr(err, errlen, "bad domain: longer than %d bytes", DOMAIN_MAX);
+		bw_seterr(err, errlen, "bad domain: longer than %d bytes", DOMAIN_MAX);
 		return false;
 	}
 	for (size_t i = 0; i <= n; i++) {
@@ -165,11 +155,11 @@ domain_ascii_ok(const char *d, char *err, size_t errlen)
 
 		if (c == '.' || c == '\0') {
 			if (label == 0) {
-				seterr(err, errlen, "bad domain: empty label");
+				bw_seterr(err, errlen, "bad domain: empty label");
 				return false;
 			}
 			if (label > LABEL_MAX) {
-				seterr(err, errlen, "bad domain: label longer than %d bytes",
+				bw_seterr(err, errlen, "bad domain: label longer than %d bytes",
 				    LABEL_MAX);
 				return false;
 			}
@@ -178,9 +168,9 @@ domain_ascii_ok(const char *d, char *err, size_t errlen)
 		}
 		if (!is_alnum(c) && c != '-' && c != '_') {
 			if (c > 0x20 && c < 0x7f)
-				seterr(err, errlen, "bad domain: character '%c'", c);
+				bw_seterr(err, errlen, "bad domain: character '%c'", c);
 			else
-				seterr(err, errlen, "bad domain: byte 0x%02x", c);
+				bw_seterr(err, errlen, "bad domain: byte 0x%02x", c);
 			return false;
 		}
 		label++;
@@ -198,18 +188,18 @@ norm_domain(const char *d, size_t n, char *out, char *err, size_t errlen)
 	if (n > 0 && d[0] == '[') {
 		/* address literal (RFC 5321 4.1.3): kept, lower-cased */
 		if (n < 3 || d[n - 1] != ']') {
-			seterr(err, errlen, "bad domain: unclosed address literal");
+			bw_seterr(err, errlen, "bad domain: unclosed address literal");
 			return false;
 		}
 		if (n > DOMAIN_MAX) {
-			seterr(err, errlen, "bad domain: longer than %d bytes", DOMAIN_MAX);
+			bw_seterr(err, errlen, "bad domain: longer than %d bytes", DOMAIN_MAX);
 			return false;
 		}
 		for (size_t i = 1; i + 1 < n; i++) {
 			int c = (unsigned char)d[i];
 
 			if (c <= 0x20 || c >= 0x7f || c == '[' || c == ']' || c == '\\') {
-				seterr(err, errlen, "bad domain: bad address literal");
+				bw_seterr(err, errlen, "bad domain: bad address literal");
 				return false;
 			}
 		}
@@ -221,7 +211,7 @@ norm_domain(const char *d, size_t n, char *out, char *err, size_t errlen)
 	if (n > 0 && d[n - 1] == '.')
 		n--;
 	if (n == 0) {
-		seterr(err, errlen, "empty domain");
+		bw_seterr(err, errlen, "empty domain");
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -238,7 +228,7 @@ norm_domain(const char *d, size_t n, char *out, char *err, size_t errlen)
 		return true;
 	}
 	if (!utf8_ok((const unsigned char *)buf, n)) {
-		seterr(err, errlen, "bad domain: not UTF-8");
+		bw_seterr(err, errlen, "bad domain: not UTF-8");
 		return false;
 	}
 	/*
@@ -250,7 +240,7 @@ norm_domain(const char *d, size_t n, char *out, char *err, size_t errlen)
 	int rc = idn2_to_ascii_8z(buf, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
 
 	if (rc != IDN2_OK) {
-		seterr(err, errlen, "bad domain: %s", idn2_strerror(rc));
+		bw_seterr(err, errlen, "bad domain: %s", idn2_strerror(rc));
 		return false;
 	}
 	size_t an = strlen(a);
@@ -278,11 +268,11 @@ bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcard, ch
 	if (out != NULL && outlen > 0)
 		out[0] = '\0';
 	if (in == NULL || (z = strnlen(in, ADDR_IN_MAX + 1)) == 0) {
-		seterr(err, errlen, "empty address");
+		bw_seterr(err, errlen, "empty address");
 		return false;
 	}
 	if (z > ADDR_IN_MAX) {
-		seterr(err, errlen, "too long");
+		bw_seterr(err, errlen, "too long");
 		return false;
 	}
 	a = 0;
@@ -292,7 +282,7 @@ bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcard, ch
 		z--;
 	if (a < z && (in[a] == '<' || in[z - 1] == '>')) {
 		if (z - a < 2 || in[a] != '<' || in[z - 1] != '>') {
-			seterr(err, errlen, "unbalanced angle brackets");
+			bw_seterr(err, errlen, "unbalanced angle brackets");
 			return false;
 		}
 		a++;
@@ -303,12 +293,12 @@ bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcard, ch
 			z--;
 	}
 	if (a == z) {
-		seterr(err, errlen, "empty address");
+		bw_seterr(err, errlen, "empty address");
 		return false;
 	}
 	for (size_t i = a; i < z; i++)
 		if (is_ctl((unsigned char)in[i])) {
-			seterr(err, errlen, "control character in address");
+			bw_seterr(err, errlen, "control character in address");
 			return false;
 		}
 
@@ -321,7 +311,7 @@ bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcard, ch
 			if (in[i] == '\\' && i + 1 < z)
 				i++;
 			if (cn == LOCAL_MAX) {
-				seterr(err, errlen, "local part too long");
+				bw_seterr(err, errlen, "local part too long");
 				return false;
 			}
 			content[cn++] = in[i];
@@ -330,55 +320,55 @@ bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcard, ch
 			i++;
 		}
 		if (i >= z) {
-			seterr(err, errlen, "unterminated quoted local part");
+			bw_seterr(err, errlen, "unterminated quoted local part");
 			return false;
 		}
 		if (i + 1 >= z || in[i + 1] != '@') {
-			seterr(err, errlen,
+			bw_seterr(err, errlen,
 			    memchr(in + i, '@', z - i) ? "text after quoted local part" : "no @");
 			return false;
 		}
 		at = i + 1;
 		content[cn] = '\0';
 		if (cn == 0) {
-			seterr(err, errlen, "empty local part");
+			bw_seterr(err, errlen, "empty local part");
 			return false;
 		}
 		if (memchr(in + at + 1, '@', z - at - 1) != NULL) {
-			seterr(err, errlen, "more than one @");
+			bw_seterr(err, errlen, "more than one @");
 			return false;
 		}
 	} else {
 		const char *p = memchr(in + a, '@', z - a);
 
 		if (p == NULL) {
-			seterr(err, errlen, "no @");
+			bw_seterr(err, errlen, "no @");
 			return false;
 		}
 		at = (size_t)(p - in);
 		if (memchr(p + 1, '@', z - at - 1) != NULL) {
-			seterr(err, errlen, "more than one @");
+			bw_seterr(err, errlen, "more than one @");
 			return false;
 		}
 		for (size_t i = a; i < at; i++) {
 			int c = (unsigned char)in[i];
 
 			if (c == ' ') {
-				seterr(err, errlen, "space in address");
+				bw_seterr(err, errlen, "space in address");
 				return false;
 			}
 			if (!local_byte_ok(c)) {
-				seterr(err, errlen, "character '%c' in local part", c);
+				bw_seterr(err, errlen, "character '%c' in local part", c);
 				return false;
 			}
 		}
 		cn = at - a;
 		if (cn == 0) {
-			seterr(err, errlen, "empty local part");
+			bw_seterr(err, errlen, "empty local part");
 			return false;
 		}
 		if (cn > LOCAL_MAX) {
-			seterr(err, errlen, "local part too long");
+			bw_seterr(err, errlen, "local part too long");
 			return false;
 		}
 		memcpy(content, in + a, cn);
@@ -386,11 +376,11 @@ bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcard, ch
 	}
 	for (size_t i = at + 1; i < z; i++)
 		if (in[i] == ' ') {
-			seterr(err, errlen, "space in address");
+			bw_seterr(err, errlen, "space in address");
 			return false;
 		}
 	if (!utf8_ok((const unsigned char *)content, cn)) {
-		seterr(err, errlen, "local part not UTF-8");
+		bw_seterr(err, errlen, "local part not UTF-8");
 		return false;
 	}
 	if (!norm_domain(in + at + 1, z - at - 1, domain, err, errlen))
@@ -413,7 +403,7 @@ bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcard, ch
 	} else {
 		if (cn == 1 && content[0] == '*') {
 			if (!allow_wildcard) {
-				seterr(
+				bw_seterr(
 				    err, errlen, "'*' local part is only for domain-wide consent");
 				return false;
 			}
@@ -436,7 +426,7 @@ bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcard, ch
 	}
 	if (ln + 1 + strlen(domain) > BW_ADDR_MAX || out == NULL ||
 	    ln + 1 + strlen(domain) >= outlen) {
-		seterr(err, errlen, "too long");
+		bw_seterr(err, errlen, "too long");
 		return false;
 	}
 	snprintf(out, outlen, "%s@%s", local, domain);
@@ -456,6 +446,25 @@ bw_sender_id_ok(const char *sender)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)sender[i] <= 0x20 || (unsigned char)sender[i] >= 0x7f)
 			return false;
+	return true;
+}
+
+bool
+bw_sender_id_of(int identity, const char *from, const char *login, char out[BW_SENDER_MAX + 1])
+{
+	bw_norm_opts no = { .fold_case = true, .fold_plus = false };
+	char norm[BW_ADDR_MAX + 1], err[100];
+	const char *id = "", *at;
+
+	out[0] = '\0';
+	if (identity == BW_SID_LOGIN_OR_DOMAIN && login != NULL && *login)
+		id = login;
+	else if (from != NULL && *from && bw_addr_normalise(from, &no, false, norm, sizeof(norm), err,
+	    sizeof(err)) && (at = strrchr(norm, '@')) != NULL)
+		id = identity == BW_SID_ADDRESS ? norm : at + 1;
+	if (*id == '\0' || !bw_sender_id_ok(id))
+		return false;
+	strcpy(out, id);
 	return true;
 }
 
@@ -544,7 +553,7 @@ bw_consent_methods_parse(const char *list, unsigned *mask, char *err, size_t err
 			i = bw_consent_method_parse(word);
 		}
 		if (i < 0) {
-			seterr(err, errlen, "unknown consent method '%.*s'", (int)(n > 40 ? 40 : n),
+			bw_seterr(err, errlen, "unknown consent method '%.*s'", (int)(n > 40 ? 40 : n),
 			    p);
 			return false;
 		}
@@ -851,20 +860,20 @@ rec_from_json(const char *json, void *rec, const field *f, size_t nf, char *err,
 	bool ok = false;
 
 	if (json == NULL) {
-		seterr(err, errlen, "no value");
+		bw_seterr(err, errlen, "no value");
 		return false;
 	}
 	if (strnlen(json, BW_STORE_VAL_MAX + 1) > BW_STORE_VAL_MAX) {
-		seterr(err, errlen, "record longer than %d bytes", BW_STORE_VAL_MAX);
+		bw_seterr(err, errlen, "record longer than %d bytes", BW_STORE_VAL_MAX);
 		return false;
 	}
 	o = json_loads(json, JSON_REJECT_DUPLICATES, &je);
 	if (o == NULL) {
-		seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
+		bw_seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
 		return false;
 	}
 	if (!json_is_object(o)) {
-		seterr(err, errlen, "not a JSON object");
+		bw_seterr(err, errlen, "not a JSON object");
 		goto out;
 	}
 	json_object_foreach(o, name, v)
@@ -875,13 +884,13 @@ rec_from_json(const char *json, void *rec, const field *f, size_t nf, char *err,
 		for (i = 0; i < nf && strcmp(name, f[i].name) != 0; i++)
 			;
 		if (i == nf) {
-			seterr(err, errlen, "unknown field '%.64s'", name);
+			bw_seterr(err, errlen, "unknown field '%.64s'", name);
 			goto out;
 		}
 		if (json_is_null(v) && !f[i].required)
 			continue; /* the same as absent */
 		if (!json_is_string(v)) {
-			seterr(err, errlen, "field '%s': expected a string", name);
+			bw_seterr(err, errlen, "field '%s': expected a string", name);
 			goto out;
 		}
 		seen[i] = true;
@@ -894,7 +903,7 @@ rec_from_json(const char *json, void *rec, const field *f, size_t nf, char *err,
 		switch (f[i].kind) {
 		case F_TIME:
 			if (!bw_time_parse(s, &t)) {
-				seterr(err, errlen, "field '%s': not an RFC 3339 time: '%.40s'",
+				bw_seterr(err, errlen, "field '%s': not an RFC 3339 time: '%.40s'",
 				    name, s);
 				goto out;
 			}
@@ -902,26 +911,26 @@ rec_from_json(const char *json, void *rec, const field *f, size_t nf, char *err,
 			break;
 		case F_STR:
 			if (json_string_length(v) > BW_CFIELD_MAX) {
-				seterr(err, errlen, "field '%s': longer than %d bytes", name,
+				bw_seterr(err, errlen, "field '%s': longer than %d bytes", name,
 				    BW_CFIELD_MAX);
 				goto out;
 			}
 			if ((dup = strdup(s)) == NULL) {
-				seterr(err, errlen, "out of memory");
+				bw_seterr(err, errlen, "out of memory");
 				goto out;
 			}
 			memcpy(base, &dup, sizeof(dup));
 			break;
 		case F_METHOD:
 			if ((e = bw_consent_method_parse(s)) < 0) {
-				seterr(err, errlen, "field '%s': unknown method '%.40s'", name, s);
+				bw_seterr(err, errlen, "field '%s': unknown method '%.40s'", name, s);
 				goto out;
 			}
 			*(bw_consent_method *)(void *)base = (bw_consent_method)e;
 			break;
 		case F_REASON:
 			if ((e = bw_supp_reason_parse(s)) < 0) {
-				seterr(err, errlen, "field '%s': unknown reason '%.40s'", name, s);
+				bw_seterr(err, errlen, "field '%s': unknown reason '%.40s'", name, s);
 				goto out;
 			}
 			*(bw_supp_reason *)(void *)base = (bw_supp_reason)e;
@@ -930,7 +939,7 @@ rec_from_json(const char *json, void *rec, const field *f, size_t nf, char *err,
 	}
 	for (size_t i = 0; i < nf; i++)
 		if (f[i].required && !seen[i]) {
-			seterr(err, errlen, "missing field '%s'", f[i].name);
+			bw_seterr(err, errlen, "missing field '%s'", f[i].name);
 			goto out;
 		}
 	ok = true;
@@ -957,11 +966,11 @@ bw_consent_from_json(const char *key, const char *json, bw_consent *c, char *err
 	memset(c, 0, sizeof(*c));
 	if (key != NULL &&
 	    !bw_consent_key_split(key, c->sender, sizeof(c->sender), c->rcpt, sizeof(c->rcpt))) {
-		seterr(err, errlen, "bad key '%.100s'", key);
+		bw_seterr(err, errlen, "bad key '%.100s'", key);
 		return false;
 	}
 	if (key != NULL && strcmp(c->sender, "*") == 0) {
-		seterr(err, errlen, "bad key '%.100s': consent needs a sender id", key);
+		bw_seterr(err, errlen, "bad key '%.100s': consent needs a sender id", key);
 		return false;
 	}
 	if (!rec_from_json(json, c, consent_fields, NFIELDS(consent_fields), err, errlen)) {
@@ -978,7 +987,7 @@ bw_suppression_from_json(
 	memset(s, 0, sizeof(*s));
 	if (key != NULL &&
 	    !bw_consent_key_split(key, s->sender, sizeof(s->sender), s->rcpt, sizeof(s->rcpt))) {
-		seterr(err, errlen, "bad key '%.100s'", key);
+		bw_seterr(err, errlen, "bad key '%.100s'", key);
 		return false;
 	}
 	if (!rec_from_json(json, s, supp_fields, NFIELDS(supp_fields), err, errlen)) {
@@ -1092,7 +1101,7 @@ keyring_line(bw_keyring *k, char *line, const char *path, unsigned lno, char *er
 		if (!is_alnum((unsigned char)id[i]))
 			idn = 0;
 	if (idn == 0 || idn > KEY_ID_MAX) {
-		seterr(err, errlen, "%s:%u: bad key id '%.*s' (1 to %d letters or digits)", path,
+		bw_seterr(err, errlen, "%s:%u: bad key id '%.*s' (1 to %d letters or digits)", path,
 		    lno, (int)((size_t)(p - id) > 16 ? 16 : (size_t)(p - id)), id, KEY_ID_MAX);
 		return false;
 	}
@@ -1105,37 +1114,37 @@ keyring_line(bw_keyring *k, char *line, const char *path, unsigned lno, char *er
 	while (is_ws((unsigned char)*p))
 		p++;
 	if (secn == 0 || *sec == '#') {
-		seterr(err, errlen, "%s:%u: no secret after the key id", path, lno);
+		bw_seterr(err, errlen, "%s:%u: no secret after the key id", path, lno);
 		return false;
 	}
 	if (*p != '\0' && *p != '#') {
-		seterr(err, errlen, "%s:%u: text after the secret", path, lno);
+		bw_seterr(err, errlen, "%s:%u: text after the secret", path, lno);
 		return false;
 	}
 	for (size_t i = 0; i < k->n; i++)
 		if (k->key[i].idlen == idn && memcmp(k->key[i].id, id, idn) == 0) {
-			seterr(err, errlen, "%s:%u: key id '%.*s' given twice", path, lno, (int)idn,
+			bw_seterr(err, errlen, "%s:%u: key id '%.*s' given twice", path, lno, (int)idn,
 			    id);
 			return false;
 		}
 	if (k->n == KEYRING_MAX) {
-		seterr(err, errlen, "%s:%u: more than %d keys", path, lno, KEYRING_MAX);
+		bw_seterr(err, errlen, "%s:%u: more than %d keys", path, lno, KEYRING_MAX);
 		return false;
 	}
 	key = &k->key[k->n];
 	len = secret_decode(sec, secn, key->secret, sizeof(key->secret));
 	if (len == -1) {
-		seterr(err, errlen, "%s:%u: the secret is neither hex nor base64", path, lno);
+		bw_seterr(err, errlen, "%s:%u: the secret is neither hex nor base64", path, lno);
 		return false;
 	}
 	if (len == -2 || len > KEY_SECRET_MAX) {
-		seterr(err, errlen, "%s:%u: the secret is longer than %d bytes", path, lno,
+		bw_seterr(err, errlen, "%s:%u: the secret is longer than %d bytes", path, lno,
 		    KEY_SECRET_MAX);
 		return false;
 	}
 	if (len < KEY_SECRET_MIN) {
 		OPENSSL_cleanse(key->secret, sizeof(key->secret));
-		seterr(err, errlen,
+		bw_seterr(err, errlen,
 		    "%s:%u: the secret is %ld bytes; at least %d are needed "
 		    "(openssl rand -hex 32)",
 		    path, lno, len, KEY_SECRET_MIN);
@@ -1167,25 +1176,25 @@ bw_keyring_load(const char *path, char *err, size_t errlen)
 	bool ok = false;
 
 	if (path == NULL) {
-		seterr(err, errlen, "no key file");
+		bw_seterr(err, errlen, "no key file");
 		return NULL;
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		bw_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		bw_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
+		bw_seterr(err, errlen, "%s: not a regular file", path);
 		close(fd);
 		return NULL;
 	}
 	if (st.st_mode & (S_IRWXO | S_IWGRP)) {
-		seterr(err, errlen,
+		bw_seterr(err, errlen,
 		    "%s: unsafe permissions %04o (others may read or write it): "
 		    "chmod 0600 or 0640",
 		    path, (unsigned)(st.st_mode & 07777));
@@ -1193,12 +1202,12 @@ bw_keyring_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	if ((f = fdopen(fd, "r")) == NULL) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		bw_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL) {
-		seterr(err, errlen, "%s: out of memory", path);
+		bw_seterr(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -1208,7 +1217,7 @@ bw_keyring_load(const char *path, char *err, size_t errlen)
 		if (n > 0 && line[n - 1] == '\n')
 			line[--n] = '\0';
 		else if (!feof(f) || n > KEY_LINE_MAX) {
-			seterr(err, errlen, "%s:%u: line longer than %d bytes", path, lno,
+			bw_seterr(err, errlen, "%s:%u: line longer than %d bytes", path, lno,
 			    KEY_LINE_MAX);
 			goto out;
 		}
@@ -1218,11 +1227,11 @@ bw_keyring_load(const char *path, char *err, size_t errlen)
 			goto out;
 	}
 	if (ferror(f)) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		bw_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (k->n == 0) {
-		seterr(err, errlen, "%s: no key in the file", path);
+		bw_seterr(err, errlen, "%s: no key in the file", path);
 		goto out;
 	}
 	ok = true;
@@ -1620,22 +1629,22 @@ why_consent(
 	switch (r) {
 	case BW_CONSENT_OK:
 		bw_time_fmt(consent_given(c), t, sizeof(t));
-		seterr(why, whylen, "%s %s %s", kind, bw_consent_method_name(c->method), t);
+		bw_seterr(why, whylen, "%s %s %s", kind, bw_consent_method_name(c->method), t);
 		break;
 	case BW_CONSENT_WITHDRAWN:
 		bw_time_fmt(c->withdrawn_at, t, sizeof(t));
-		seterr(why, whylen, "%s withdrawn %s", kind, t);
+		bw_seterr(why, whylen, "%s withdrawn %s", kind, t);
 		break;
 	case BW_CONSENT_METHOD:
-		seterr(why, whylen, "%s method %s not accepted", kind,
+		bw_seterr(why, whylen, "%s method %s not accepted", kind,
 		    bw_consent_method_name(c->method));
 		break;
 	case BW_CONSENT_EXPIRED:
 		bw_time_fmt(until, t, sizeof(t));
-		seterr(why, whylen, "%s expired %s", kind, t);
+		bw_seterr(why, whylen, "%s expired %s", kind, t);
 		break;
 	default:
-		seterr(why, whylen, "no consent record");
+		bw_seterr(why, whylen, "no consent record");
 		break;
 	}
 }
@@ -1648,9 +1657,9 @@ why_suppressed(char *why, size_t whylen, const bw_suppression *s)
 
 	bw_time_fmt(s->at, t, sizeof(t));
 	if (s->reason == BW_SR_UNSUBSCRIBE)
-		seterr(why, whylen, "unsubscribed%s %s", all ? " from all senders" : "", t);
+		bw_seterr(why, whylen, "unsubscribed%s %s", all ? " from all senders" : "", t);
 	else
-		seterr(why, whylen, "suppressed%s (%s) %s", all ? " for all senders" : "",
+		bw_seterr(why, whylen, "suppressed%s (%s) %s", all ? " for all senders" : "",
 		    bw_supp_reason_name(s->reason), t);
 }
 
@@ -1684,10 +1693,10 @@ bw_consent_check(bw_store *st, const bw_consent_policy *p, const char *sender, c
 	memset(supp, 0, sizeof(supp));
 	if (res != NULL)
 		*res = BW_CONSENT_NONE;
-	seterr(why, whylen, "%s", "");
+	bw_seterr(why, whylen, "%s", "");
 	if (st == NULL || p == NULL || res == NULL || !bw_sender_id_ok(sender) ||
 	    !key_rcpt_ok(rcpt) || (at = strrchr(rcpt, '@')) == NULL) {
-		seterr(why, whylen, "bad sender or recipient");
+		bw_seterr(why, whylen, "bad sender or recipient");
 		return BW_STORE_INVALID;
 	}
 	snprintf(dom, sizeof(dom), "*%s", at);
@@ -1702,14 +1711,14 @@ bw_consent_check(bw_store *st, const bw_consent_policy *p, const char *sender, c
 	}
 	for (size_t i = 0; i < nk; i++) {
 		if (!bw_consent_key(ks[i][0], ks[i][1], kbuf[i], sizeof(kbuf[i]))) {
-			seterr(why, whylen, "recipient too long for a key");
+			bw_seterr(why, whylen, "recipient too long for a key");
 			return BW_STORE_INVALID;
 		}
 		keys[i].tbl = i < 2 ? BW_TBL_CONSENT : BW_TBL_SUPPRESS;
 		keys[i].key = kbuf[i];
 	}
 	if ((e = bw_store_get_many(st, keys, nk, vals)) != BW_STORE_OK) {
-		seterr(why, whylen, "store: %s", bw_store_strerror(e));
+		bw_seterr(why, whylen, "store: %s", bw_store_strerror(e));
 		return e;
 	}
 	for (size_t i = 0; i < nk; i++) {
@@ -1725,7 +1734,7 @@ bw_consent_check(bw_store *st, const bw_consent_policy *p, const char *sender, c
 			ok = have_s[i - 2] = bw_suppression_from_json(
 			    kbuf[i], vals[i], &supp[i - 2], err, sizeof(err));
 		if (!ok) {
-			seterr(why, whylen, "bad record '%.200s': %s", kbuf[i], err);
+			bw_seterr(why, whylen, "bad record '%.200s': %s", kbuf[i], err);
 			e = BW_STORE_CORRUPT;
 			goto out;
 		}
@@ -1755,7 +1764,7 @@ bw_consent_check(bw_store *st, const bw_consent_policy *p, const char *sender, c
 	}
 	if (best < 0) {
 		*res = BW_CONSENT_NONE;
-		seterr(why, whylen, "no consent record");
+		bw_seterr(why, whylen, "no consent record");
 	} else {
 		*res = cst[best];
 		why_consent(why, whylen, cst[best], &cons[best], until[best], best == 1);
@@ -1898,7 +1907,7 @@ forget_scan(void *ud, const char *key, const char *val, bw_tbl tbl)
 	}
 	x->n++;
 	if (tbl == BW_TBL_SUPPRESS && !bw_suppression_from_json(key, val, &r->s, e, sizeof(e))) {
-		seterr(x->err, x->errlen,
+		bw_seterr(x->err, x->errlen,
 		    "bad suppression record '%.200s': %s (delete or fix it first)", key, e);
 		x->e = BW_STORE_CORRUPT;
 		return 1;
@@ -1938,18 +1947,18 @@ bw_forget(bw_store *st, const bw_keyring *erasure, const char *rcpt, size_t *n_d
 	memset(&x, 0, sizeof(x));
 	if (n_deleted != NULL)
 		*n_deleted = 0;
-	seterr(err, errlen, "%s", "");
+	bw_seterr(err, errlen, "%s", "");
 	if (st == NULL || erasure == NULL) {
-		seterr(err, errlen, "erasure needs an erasure key");
+		bw_seterr(err, errlen, "erasure needs an erasure key");
 		return BW_STORE_INVALID;
 	}
 	if (!key_rcpt_ok(rcpt) || rcpt[0] == '#' || strncmp(rcpt, "*@", 2) == 0) {
-		seterr(err, errlen, "not a normalised address: '%.100s'", rcpt ? rcpt : "");
+		bw_seterr(err, errlen, "not a normalised address: '%.100s'", rcpt ? rcpt : "");
 		return BW_STORE_INVALID;
 	}
 	bw_addr_hash(erasure, rcpt, hash);
 	if (hash[0] != '#') {
-		seterr(err, errlen, "cannot hash the address");
+		bw_seterr(err, errlen, "cannot hash the address");
 		return BW_STORE_NOMEM;
 	}
 	x.rcpt = rcpt;
@@ -1964,7 +1973,7 @@ bw_forget(bw_store *st, const bw_keyring *erasure, const char *rcpt, size_t *n_d
 		e = x.e;
 	if (e != BW_STORE_OK) {
 		if (err != NULL && errlen > 0 && err[0] == '\0')
-			seterr(err, errlen, "scan: %s", bw_store_strerror(e));
+			bw_seterr(err, errlen, "scan: %s", bw_store_strerror(e));
 		goto out;
 	}
 
@@ -2009,7 +2018,7 @@ bw_forget(bw_store *st, const bw_keyring *erasure, const char *rcpt, size_t *n_d
 		nput++;
 	}
 	if (nkv > 0 && (e = bw_store_write_many(st, kv, nkv)) != BW_STORE_OK) {
-		seterr(err, errlen, "write: %s", bw_store_strerror(e));
+		bw_seterr(err, errlen, "write: %s", bw_store_strerror(e));
 		goto out;
 	}
 	if (n_deleted != NULL)

@@ -65,6 +65,12 @@ bool bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcar
 /* A sender id as used in keys: true when it is well formed (see above).
  * False for "*": that is not a sender but "every sender" in suppressions. */
 bool bw_sender_id_ok(const char *sender);
+/* The sender id SenderIdentity (identity: a bw_sender_identity of
+ * config.h) gives mail from the envelope sender from, submitted with the
+ * SASL login (NULL: none): the login, the address (case folded) or its
+ * domain. False, out "", when that is no sender id. */
+bool bw_sender_id_of(int identity, const char *from, const char *login,
+    char out[BW_SENDER_MAX + 1]);
 
 /* ---- records ---- */
 typedef enum {

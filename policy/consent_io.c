@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "log.h"
 #include "consent_io.h"
 
 #define IO_BUF        65536 /* bytes read at a time */
@@ -122,18 +123,6 @@ bw_io_kind_name(bw_io_kind k)
 
 /* ---------------------------------------------------------------- checks */
 
-static void
-io_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* A bad value as it may be shown: at most IO_SHOW_MAX bytes, controls as '?'. */
 static const char *
 io_show(const char *v, char buf[IO_SHOW_MAX + 4])
@@ -193,20 +182,20 @@ io_text(const char *name, const char *v, char **out, char *err, size_t errlen)
 	if (v == NULL || *v == 0)
 		return true;
 	if (strlen(v) > BW_CFIELD_MAX) {
-		io_err(err, errlen, "%s: longer than %d bytes", name, BW_CFIELD_MAX);
+		bw_seterr(err, errlen, "%s: longer than %d bytes", name, BW_CFIELD_MAX);
 		return false;
 	}
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
 		if ((*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') || *p == 0x7f) {
-			io_err(err, errlen, "%s: control character 0x%02x", name, *p);
+			bw_seterr(err, errlen, "%s: control character 0x%02x", name, *p);
 			return false;
 		}
 	if (!io_utf8_ok((const unsigned char *)v)) {
-		io_err(err, errlen, "%s: not valid UTF-8", name);
+		bw_seterr(err, errlen, "%s: not valid UTF-8", name);
 		return false;
 	}
 	if ((*out = strdup(v)) == NULL) {
-		io_err(err, errlen, "out of memory");
+		bw_seterr(err, errlen, "out of memory");
 		return false;
 	}
 	return true;
@@ -225,11 +214,11 @@ io_ip(const char *name, const char *v, char **out, char *err, size_t errlen)
 		return true;
 	af = strchr(v, ':') ? AF_INET6 : AF_INET;
 	if (inet_pton(af, v, a) != 1 || inet_ntop(af, a, buf, sizeof(buf)) == NULL) {
-		io_err(err, errlen, "%s: not an IP address (\"%s\")", name, io_show(v, show));
+		bw_seterr(err, errlen, "%s: not an IP address (\"%s\")", name, io_show(v, show));
 		return false;
 	}
 	if ((*out = strdup(buf)) == NULL) {
-		io_err(err, errlen, "out of memory");
+		bw_seterr(err, errlen, "out of memory");
 		return false;
 	}
 	return true;
@@ -246,19 +235,19 @@ io_time(const char *name, const char *v, bool required, bool future_ok, int64_t 
 	*t = 0;
 	if (v == NULL || *v == 0) {
 		if (required)
-			io_err(err, errlen, "%s: missing", name);
+			bw_seterr(err, errlen, "%s: missing", name);
 		return !required;
 	}
 	if (!bw_time_parse(v, t)) {
-		io_err(err, errlen, "%s: not an RFC 3339 time (\"%s\")", name, io_show(v, show));
+		bw_seterr(err, errlen, "%s: not an RFC 3339 time (\"%s\")", name, io_show(v, show));
 		return false;
 	}
 	if (*t <= 0) {
-		io_err(err, errlen, "%s: before 1970 (\"%s\")", name, io_show(v, show));
+		bw_seterr(err, errlen, "%s: before 1970 (\"%s\")", name, io_show(v, show));
 		return false;
 	}
 	if (!future_ok && *t > now + BW_IO_FUTURE_SKEW) {
-		io_err(err, errlen, "%s: in the future (\"%s\")", name, io_show(v, show));
+		bw_seterr(err, errlen, "%s: in the future (\"%s\")", name, io_show(v, show));
 		return false;
 	}
 	return true;
@@ -270,16 +259,16 @@ io_sender(const char *v, bool star_ok, char *out, char *err, size_t errlen)
 	char show[IO_SHOW_MAX + 4];
 
 	if (v == NULL || *v == 0) {
-		io_err(err, errlen, "sender: missing");
+		bw_seterr(err, errlen, "sender: missing");
 		return false;
 	}
 	if (strcmp(v, "*") == 0) {
 		if (!star_ok) {
-			io_err(err, errlen, "sender: \"*\" (every sender) is for suppressions only");
+			bw_seterr(err, errlen, "sender: \"*\" (every sender) is for suppressions only");
 			return false;
 		}
 	} else if (!bw_sender_id_ok(v)) {
-		io_err(err, errlen, "sender: not a sender id: 1 to %d printable ASCII characters "
+		bw_seterr(err, errlen, "sender: not a sender id: 1 to %d printable ASCII characters "
 		    "without spaces (\"%s\")", BW_SENDER_MAX, io_show(v, show));
 		return false;
 	}
@@ -313,20 +302,20 @@ io_rcpt(const char *v, const bw_norm_opts *norm, bool wildcard, bool hashed, cha
 	char why[256], show[IO_SHOW_MAX + 4];
 
 	if (v == NULL || *v == 0) {
-		io_err(err, errlen, "recipient: missing");
+		bw_seterr(err, errlen, "recipient: missing");
 		return false;
 	}
 	if (v[0] == '#') {
 		if (hashed && io_hashed(v, out))
 			return true;
-		io_err(err, errlen, "recipient: %s (\"%s\")", hashed ?
+		bw_seterr(err, errlen, "recipient: %s (\"%s\")", hashed ?
 		    "an erased address is \"#\" and 64 hex digits" : "not an address",
 		    io_show(v, show));
 		return false;
 	}
 	why[0] = 0;
 	if (!bw_addr_normalise(v, norm, wildcard, out, BW_ADDR_MAX + 1, why, sizeof(why))) {
-		io_err(err, errlen, "recipient: %s (\"%s\")", why[0] ? why : "not an address",
+		bw_seterr(err, errlen, "recipient: %s (\"%s\")", why[0] ? why : "not an address",
 		    io_show(v, show));
 		return false;
 	}
@@ -339,7 +328,7 @@ io_key_fits(const char *sender, const char *rcpt, char *err, size_t errlen)
 	char key[BW_STORE_KEY_MAX + 1];
 
 	if (!bw_consent_key(sender, rcpt, key, sizeof(key))) {
-		io_err(err, errlen, "sender and recipient make a key longer than %d bytes",
+		bw_seterr(err, errlen, "sender and recipient make a key longer than %d bytes",
 		    BW_STORE_KEY_MAX);
 		return false;
 	}
@@ -362,11 +351,11 @@ io_consent_build(const char *const *v, const bw_norm_opts *norm, int64_t now, bw
 		errlen))
 		goto bad;
 	if (v[CC_METHOD] == NULL || *v[CC_METHOD] == 0) {
-		io_err(err, errlen, "method: missing");
+		bw_seterr(err, errlen, "method: missing");
 		goto bad;
 	}
 	if ((m = bw_consent_method_parse(v[CC_METHOD])) < 0) {
-		io_err(err, errlen, "method: unknown (\"%s\"): double-opt-in, single-opt-in, "
+		bw_seterr(err, errlen, "method: unknown (\"%s\"): double-opt-in, single-opt-in, "
 		    "import or api", io_show(v[CC_METHOD], show));
 		goto bad;
 	}
@@ -381,15 +370,15 @@ io_consent_build(const char *const *v, const bw_norm_opts *norm, int64_t now, bw
 		err, errlen))
 		goto bad;
 	if (c->confirmed_at && c->confirmed_at < c->granted_at) {
-		io_err(err, errlen, "confirmed_at: before granted_at");
+		bw_seterr(err, errlen, "confirmed_at: before granted_at");
 		goto bad;
 	}
 	if (c->expires_at && c->expires_at <= c->granted_at) {
-		io_err(err, errlen, "expires_at: not after granted_at");
+		bw_seterr(err, errlen, "expires_at: not after granted_at");
 		goto bad;
 	}
 	if (c->withdrawn_at && c->withdrawn_at < c->granted_at) {
-		io_err(err, errlen, "withdrawn_at: before granted_at");
+		bw_seterr(err, errlen, "withdrawn_at: before granted_at");
 		goto bad;
 	}
 	if (c->recorded_at == 0)
@@ -419,11 +408,11 @@ io_supp_build(const char *const *v, const bw_norm_opts *norm, int64_t now, bw_su
 	    || !io_key_fits(s->sender, s->rcpt, err, errlen))
 		goto bad;
 	if (v[SC_REASON] == NULL || *v[SC_REASON] == 0) {
-		io_err(err, errlen, "reason: missing");
+		bw_seterr(err, errlen, "reason: missing");
 		goto bad;
 	}
 	if ((r = bw_supp_reason_parse(v[SC_REASON])) < 0) {
-		io_err(err, errlen, "reason: unknown (\"%s\"): unsubscribe, complaint, admin or "
+		bw_seterr(err, errlen, "reason: unknown (\"%s\"): unsubscribe, complaint, admin or "
 		    "bounce", io_show(v[SC_REASON], show));
 		goto bad;
 	}
@@ -452,11 +441,11 @@ io_by_column(bw_io_kind k, const char *const *names, const char *const *values, 
 	for (size_t i = 0; i < n; i++) {
 		int c = io_col_find(k, names[i]);
 		if (c < 0) {
-			io_err(err, errlen, "unknown field \"%s\"", io_show(names[i], show));
+			bw_seterr(err, errlen, "unknown field \"%s\"", io_show(names[i], show));
 			return false;
 		}
 		if (v[c] != NULL) {
-			io_err(err, errlen, "field %s given twice", names[i]);
+			bw_seterr(err, errlen, "field %s given twice", names[i]);
 			return false;
 		}
 		v[c] = values[i] ? values[i] : "";
@@ -840,7 +829,7 @@ io_fail(bw_import *im, char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(im->fail, sizeof(im->fail), fmt, ap);
 	va_end(ap);
 	im->failed = true;
-	io_err(err, errlen, "%s", im->fail);
+	bw_seterr(err, errlen, "%s", im->fail);
 	return BW_IMPORT_FAIL;
 }
 
@@ -910,7 +899,7 @@ io_bad(bw_import *im, bw_import_row *row, char *err, size_t errlen, const char *
 {
 	row->line = im->rec_line;
 	row->line_end = im->rec_end;
-	io_err(err, errlen, "line %lu: %s", im->rec_line, what);
+	bw_seterr(err, errlen, "line %lu: %s", im->rec_line, what);
 	return BW_IMPORT_BAD;
 }
 
@@ -1005,7 +994,7 @@ bw_import_next(bw_import *im, bw_import_row *row, char *err, size_t errlen)
 	if (errlen)
 		err[0] = 0;
 	if (im->failed) {
-		io_err(err, errlen, "%s", im->fail);
+		bw_seterr(err, errlen, "%s", im->fail);
 		return BW_IMPORT_FAIL;
 	}
 	if (!im->started) {
@@ -1086,7 +1075,7 @@ io_row_kv(bw_io_kind kind, const bw_import_row *row, char **key, char **val, boo
 	*key = *val = NULL;
 	*nomem = false;
 	if (!bw_consent_key(sender, rcpt, k, sizeof(k))) {
-		io_err(err, errlen, "line %lu: sender and recipient make a key longer than %d bytes",
+		bw_seterr(err, errlen, "line %lu: sender and recipient make a key longer than %d bytes",
 		    row->line, BW_STORE_KEY_MAX);
 		return false;
 	}
@@ -1095,11 +1084,11 @@ io_row_kv(bw_io_kind kind, const bw_import_row *row, char **key, char **val, boo
 		free(*val);
 		*val = NULL;
 		*nomem = true;
-		io_err(err, errlen, "out of memory");
+		bw_seterr(err, errlen, "out of memory");
 		return false;
 	}
 	if (strlen(*val) > BW_STORE_VAL_MAX) {
-		io_err(err, errlen, "line %lu: the record is longer than %d bytes as JSON",
+		bw_seterr(err, errlen, "line %lu: the record is longer than %d bytes as JSON",
 		    row->line, BW_STORE_VAL_MAX);
 		free(*key);
 		free(*val);
@@ -1136,7 +1125,7 @@ io_flush(bw_store *st, bw_tbl tbl, io_batch *b, const bw_import_hooks *h,
 		rep->store_err = e;
 		rep->failed_from = first;
 		rep->failed_to = last;
-		io_err(err, errlen, "writing input lines %lu-%lu: %s", first, last,
+		bw_seterr(err, errlen, "writing input lines %lu-%lu: %s", first, last,
 		    bw_store_last_error(st));
 		return BW_IMPORT_FAIL;
 	}
@@ -1171,7 +1160,7 @@ bw_import_run(bw_import *im, bw_store *st, size_t batch, const bw_import_hooks *
 		if (b.it == NULL || b.kv == NULL) {
 			free(b.it);
 			free(b.kv);
-			io_err(err, errlen, "out of memory for a batch of %zu rows", batch);
+			bw_seterr(err, errlen, "out of memory for a batch of %zu rows", batch);
 			return BW_IMPORT_FAIL;
 		}
 	}
@@ -1183,7 +1172,7 @@ bw_import_run(bw_import *im, bw_store *st, size_t batch, const bw_import_hooks *
 		if (r == BW_IMPORT_END)
 			break;
 		if (r == BW_IMPORT_FAIL) {
-			io_err(err, errlen, "%s", msg);
+			bw_seterr(err, errlen, "%s", msg);
 			ret = BW_IMPORT_FAIL;
 			break;
 		}
@@ -1192,7 +1181,7 @@ bw_import_run(bw_import *im, bw_store *st, size_t batch, const bw_import_hooks *
 		    sizeof(msg))) {
 			io_row_clear(im->kind, &row);
 			if (nomem) {
-				io_err(err, errlen, "%s", msg);
+				bw_seterr(err, errlen, "%s", msg);
 				ret = BW_IMPORT_FAIL;
 				break;
 			}

@@ -299,21 +299,7 @@ bw_msg_is_outbound(const bw_msg *m)
 static void
 msg_sender_id(bw_msg *m)
 {
-	const bw_conf *c = &m->pol->conf;
-	char norm[BW_ADDR_MAX + 1], err[100];
-	bw_norm_opts no = { .fold_case = true, .fold_plus = false };
-	const char *id = "";
-
-	m->sender[0] = 0;
-	if (c->sender_identity == BW_SID_LOGIN_OR_DOMAIN && m->auth)
-		id = m->auth;
-	else if (m->from && *m->from && bw_addr_normalise(m->from, &no, false, norm, sizeof(norm),
-	    err, sizeof(err))) {
-		const char *at = strrchr(norm, '@');
-		id = c->sender_identity == BW_SID_ADDRESS || at == NULL ? norm : at + 1;
-	}
-	if (*id && strlen(id) <= BW_SENDER_MAX && bw_sender_id_ok(id))
-		memcpy(m->sender, id, strlen(id) + 1);
+	bw_sender_id_of(m->pol->conf.sender_identity, m->from, m->auth, m->sender);
 }
 
 /* ---------------------------------------------------------------- sender state, rates */

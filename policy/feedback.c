@@ -351,25 +351,6 @@ bw_fbr_status_name(bw_fbr_status s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
-/* The sender id SenderIdentity gives the envelope sender of a report's
- * original (a SASL login is not in a report: its domain stands in). */
-static bool
-report_sender(const bw_policy *p, const char *mail_from, char out[BW_SENDER_MAX + 1])
-{
-	bw_norm_opts no = { .fold_case = true };
-	char norm[BW_ADDR_MAX + 1], err[120];
-	const char *at, *id;
-
-	if (mail_from == NULL || !bw_addr_normalise(mail_from, &no, false, norm, sizeof(norm), err,
-	    sizeof(err)) || (at = strrchr(norm, '@')) == NULL)
-		return false;
-	id = p->conf.sender_identity == BW_SID_ADDRESS ? norm : at + 1;
-	if (strlen(id) > BW_SENDER_MAX || !bw_sender_id_ok(id))
-		return false;
-	strcpy(out, id);
-	return true;
-}
-
 /* The sender and recipient the trace header of the original names (the
  * recipient stays empty for a message to several); false, with why, when
  * the token is not one bulkwarden made for that message. */
@@ -434,7 +415,8 @@ bw_feedback_report(const bw_policy *p, bw_store *st, const char *msg, size_t len
 		    : "-");
 	} else if (r.trace != NULL && !report_trace(p, &r, out)) {
 		out->status = BW_FBR_IGNORED;  /* out->why says why */
-	} else if ((r.trace == NULL && !report_sender(p, r.mail_from, out->sender))
+	} else if ((r.trace == NULL /* no login in a report: its domain stands in */
+	    && !bw_sender_id_of(p->conf.sender_identity, r.mail_from, NULL, out->sender))
 	    || (out->rcpt[0] == 0 && (r.nrcpt == 0 || !bw_addr_normalise(r.rcpt[0], &no, false,
 	    out->rcpt, sizeof(out->rcpt), err, sizeof(err))))
 	    || !bw_arf_dedupe_key(&r, out->rcpt, key)) {

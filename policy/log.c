@@ -93,3 +93,15 @@ bw_log_levelnum(const char *name)
 			return levels[i].val;
 	return -1;
 }
+
+void
+bw_seterr(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}

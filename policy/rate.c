@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "log.h"
 #include "rate.h"
 #include "store.h"
 
@@ -29,18 +30,6 @@
 #define PPM 1000000u
 
 /* ---------------------------------------------------------------- small helpers */
-
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static bool
 time_ok(bw_time_ms t)
@@ -97,25 +86,25 @@ bool
 bw_gcra_limit_check(const bw_gcra_limit *l, char *err, size_t errlen)
 {
 	if (l == NULL) {
-		seterr(err, errlen, "no limit");
+		bw_seterr(err, errlen, "no limit");
 		return false;
 	}
 	if (l->count == 0) {
-		seterr(err, errlen, "rate count must be at least 1");
+		bw_seterr(err, errlen, "rate count must be at least 1");
 		return false;
 	}
 	if (l->period < 1 || l->period > BW_GCRA_PERIOD_MAX) {
-		seterr(err, errlen, "rate period must be 1 ms to %lld days",
+		bw_seterr(err, errlen, "rate period must be 1 ms to %lld days",
 		    (long long)(BW_GCRA_PERIOD_MAX / BW_DAY_MS));
 		return false;
 	}
 	if (l->burst < 1 || l->burst > BW_GCRA_BURST_MAX) {
-		seterr(err, errlen, "burst must be 1 to %d", BW_GCRA_BURST_MAX);
+		bw_seterr(err, errlen, "burst must be 1 to %d", BW_GCRA_BURST_MAX);
 		return false;
 	}
 	/* bounds the TAT to now plus this: no overflow anywhere below */
 	if (interval_us(l) > BW_GCRA_PERIOD_MAX * US_PER_MS / l->burst) {
-		seterr(err, errlen, "burst %u at %u per %lld ms spans more than %lld days",
+		bw_seterr(err, errlen, "burst %u at %u per %lld ms spans more than %lld days",
 		    l->burst, l->count, (long long)l->period,
 		    (long long)(BW_GCRA_PERIOD_MAX / BW_DAY_MS));
 		return false;
@@ -356,17 +345,17 @@ parse_buckets(const char *s, bw_window *w, char *err, size_t errlen)
 		    !parse_num(&s, BW_WINDOW_COUNT_MAX, &c))
 			goto bad;
 		if (i > 1 && g == 0) {
-			seterr(err, errlen, "buckets: bucket %u: hours not ascending", i);
+			bw_seterr(err, errlen, "buckets: bucket %u: hours not ascending", i);
 			return false;
 		}
 		if (hour >= 0 && (int64_t)g > HOUR_MAX - hour) {
-			seterr(err, errlen, "buckets: bucket %u: hour out of range", i);
+			bw_seterr(err, errlen, "buckets: bucket %u: hour out of range", i);
 			return false;
 		}
 		hour = hour < 0 ? (int64_t)g : hour + (int64_t)g;
 		b = &w->b[hour % BW_WINDOW_HOURS_MAX];
 		if (b->hour >= 0) {
-			seterr(err, errlen, "buckets: hours %lld and %lld share a slot",
+			bw_seterr(err, errlen, "buckets: hours %lld and %lld share a slot",
 			    (long long)b->hour, (long long)hour);
 			return false;
 		}
@@ -374,7 +363,7 @@ parse_buckets(const char *s, bw_window *w, char *err, size_t errlen)
 	}
 	return true;
 bad:
-	seterr(err, errlen, "buckets: bucket %u: expected HOURS:DELIVERED:COMPLAINTS", i);
+	bw_seterr(err, errlen, "buckets: bucket %u: expected HOURS:DELIVERED:COMPLAINTS", i);
 	return false;
 }
 
@@ -390,39 +379,39 @@ bw_window_decode(const char *json, bw_window *w, char *err, size_t errlen)
 		return false;
 	bw_window_init(w);
 	if (json == NULL || strnlen(json, BW_STORE_VAL_MAX + 1) > BW_STORE_VAL_MAX) {
-		seterr(err, errlen, json == NULL ? "no value" : "record too long");
+		bw_seterr(err, errlen, json == NULL ? "no value" : "record too long");
 		return false;
 	}
 	if ((o = json_loads(json, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
+		bw_seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
 		return false;
 	}
 	if (!json_is_object(o)) {
-		seterr(err, errlen, "not a JSON object");
+		bw_seterr(err, errlen, "not a JSON object");
 		goto out;
 	}
 	json_object_foreach(o, name, v)
 	{
 		if (strcmp(name, "v") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) != 1) {
-				seterr(err, errlen, "field 'v': version 1 expected");
+				bw_seterr(err, errlen, "field 'v': version 1 expected");
 				goto out;
 			}
 			have_v = true;
 		} else if (strcmp(name, "buckets") == 0) {
 			if (!json_is_string(v) ||
 			    strlen(json_string_value(v)) != json_string_length(v)) {
-				seterr(err, errlen, "field 'buckets': expected a string");
+				bw_seterr(err, errlen, "field 'buckets': expected a string");
 				goto out;
 			}
 			text = json_string_value(v);
 		} else {
-			seterr(err, errlen, "unknown field '%.64s'", name);
+			bw_seterr(err, errlen, "unknown field '%.64s'", name);
 			goto out;
 		}
 	}
 	if (!have_v || text == NULL) {
-		seterr(err, errlen, "missing field '%s'", have_v ? "buckets" : "v");
+		bw_seterr(err, errlen, "missing field '%s'", have_v ? "buckets" : "v");
 		goto out;
 	}
 	ok = parse_buckets(text, w, err, errlen);
@@ -475,29 +464,29 @@ bool
 bw_sender_policy_check(const bw_sender_policy *p, char *err, size_t errlen)
 {
 	if (p == NULL) {
-		seterr(err, errlen, "no policy");
+		bw_seterr(err, errlen, "no policy");
 		return false;
 	}
 	if (p->throttle_ppm < 1 || p->throttle_ppm > PPM || p->grace_ppm < 1 ||
 	    p->grace_ppm > PPM) {
-		seterr(err, errlen, "complaint rate thresholds must be above 0 and at most 100%%");
+		bw_seterr(err, errlen, "complaint rate thresholds must be above 0 and at most 100%%");
 		return false;
 	}
 	if (p->grace_ppm < p->throttle_ppm) {
-		seterr(err, errlen, "the grace threshold is below the throttle threshold");
+		bw_seterr(err, errlen, "the grace threshold is below the throttle threshold");
 		return false;
 	}
 	if (p->grace_period < POLICY_PERIOD_MIN || p->grace_period > POLICY_PERIOD_MAX ||
 	    p->incident_deadline < POLICY_PERIOD_MIN || p->incident_deadline > POLICY_PERIOD_MAX) {
-		seterr(err, errlen, "grace period and incident deadline must be 1 s to 366 days");
+		bw_seterr(err, errlen, "grace period and incident deadline must be 1 s to 366 days");
 		return false;
 	}
 	if (!isfinite(p->throttle_factor) || p->throttle_factor <= 0 || p->throttle_factor > 1) {
-		seterr(err, errlen, "throttle factor must be above 0 and at most 1");
+		bw_seterr(err, errlen, "throttle factor must be above 0 and at most 1");
 		return false;
 	}
 	if (p->window_hours < 1 || p->window_hours > BW_WINDOW_HOURS_MAX) {
-		seterr(err, errlen, "complaint window must be 1 to %d hours", BW_WINDOW_HOURS_MAX);
+		bw_seterr(err, errlen, "complaint window must be 1 to %d hours", BW_WINDOW_HOURS_MAX);
 		return false;
 	}
 	return true;
@@ -854,11 +843,11 @@ bw_sender_from_json(const char *json, bw_sender *s, char *err, size_t errlen)
 		return false;
 	memset(s, 0, sizeof(*s));
 	if (json == NULL || strnlen(json, BW_STORE_VAL_MAX + 1) > BW_STORE_VAL_MAX) {
-		seterr(err, errlen, json == NULL ? "no value" : "record too long");
+		bw_seterr(err, errlen, json == NULL ? "no value" : "record too long");
 		return false;
 	}
 	if ((o = json_loads(json, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
+		bw_seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
 		return false;
 	}
 	ok = bw_sender_from_jobj(o, NULL, s, err, errlen);
@@ -876,7 +865,7 @@ bw_sender_from_jobj(const struct json_t *jo, const char *const *extra, bw_sender
 
 	memset(s, 0, sizeof(*s));
 	if (!json_is_object(o)) {
-		seterr(err, errlen, "not a JSON object");
+		bw_seterr(err, errlen, "not a JSON object");
 		goto out;
 	}
 	json_object_foreach(o, name, v)
@@ -897,7 +886,7 @@ bw_sender_from_jobj(const struct json_t *jo, const char *const *extra, bw_sender
 				seen_f[i] = true; /* null for a required field fails below */
 			}
 		if (f == NULL) {
-			seterr(err, errlen, "unknown field '%.64s'", name);
+			bw_seterr(err, errlen, "unknown field '%.64s'", name);
 			goto out;
 		}
 		if (json_is_null(v) && !f->required)
@@ -905,7 +894,7 @@ bw_sender_from_jobj(const struct json_t *jo, const char *const *extra, bw_sender
 		base = (char *)s + f->off;
 		if (f->kind == F_BOOL) {
 			if (!json_is_boolean(v)) {
-				seterr(err, errlen, "field '%s': expected true or false", name);
+				bw_seterr(err, errlen, "field '%s': expected true or false", name);
 				goto out;
 			}
 			b = json_is_true(v);
@@ -913,13 +902,13 @@ bw_sender_from_jobj(const struct json_t *jo, const char *const *extra, bw_sender
 			continue;
 		}
 		if (!json_is_string(v)) {
-			seterr(err, errlen, "field '%s': expected a string", name);
+			bw_seterr(err, errlen, "field '%s': expected a string", name);
 			goto out;
 		}
 		switch (f->kind) {
 		case F_STATE:
 			if ((st = bw_sender_state_parse(json_string_value(v))) < 0) {
-				seterr(err, errlen, "field 'state': unknown state '%.40s'",
+				bw_seterr(err, errlen, "field 'state': unknown state '%.40s'",
 				    json_string_value(v));
 				goto out;
 			}
@@ -927,7 +916,7 @@ bw_sender_from_jobj(const struct json_t *jo, const char *const *extra, bw_sender
 			break;
 		case F_TIME:
 			if (!bw_time_ms_parse(json_string_value(v), &t) || !time_ok(t)) {
-				seterr(err, errlen,
+				bw_seterr(err, errlen,
 				    "field '%s': not a time of the form "
 				    "YYYY-MM-DDTHH:MM:SS.mmmZ: '%.40s'",
 				    name, json_string_value(v));
@@ -938,7 +927,7 @@ bw_sender_from_jobj(const struct json_t *jo, const char *const *extra, bw_sender
 		default:
 			if (json_string_length(v) >= sizeof(s->reason) ||
 			    strlen(json_string_value(v)) != json_string_length(v)) {
-				seterr(err, errlen,
+				bw_seterr(err, errlen,
 				    "field 'reason': longer than %d bytes or not text",
 				    BW_SENDER_REASON_MAX - 1);
 				goto out;
@@ -949,16 +938,16 @@ bw_sender_from_jobj(const struct json_t *jo, const char *const *extra, bw_sender
 	}
 	for (size_t i = 0; i < NFIELDS; i++)
 		if (sender_fields[i].required && !seen_f[i]) {
-			seterr(err, errlen, "missing field '%s'", sender_fields[i].name);
+			bw_seterr(err, errlen, "missing field '%s'", sender_fields[i].name);
 			goto out;
 		}
 	if ((s->state == BW_SS_GRACE) != (s->grace_until != 0)) {
-		seterr(err, errlen, "field 'grace_until': %s",
+		bw_seterr(err, errlen, "field 'grace_until': %s",
 		    s->state == BW_SS_GRACE ? "missing in state grace" : "only in state grace");
 		goto out;
 	}
 	if (!s->incident_open && (s->incident_opened_at != 0 || s->incident_acked_at != 0)) {
-		seterr(
+		bw_seterr(
 		    err, errlen, "field 'incident_open': incident times without an open incident");
 		goto out;
 	}
