@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "consent.h"
 #include "consent_io.h"
@@ -200,7 +201,7 @@ scan_one(bw_policy *p, const char *file, int bulk, int text, size_t chunk)
 			return -1;
 		}
 	}
-	if ((m = bw_msg_new(p, NULL, time(NULL))) == NULL) {
+	if ((m = bw_msg_new(p, NULL, bw_clock_now())) == NULL) {
 		fprintf(stderr, "bulkwardenctl: out of memory\n");
 		close(fd);
 		return -1;
@@ -847,7 +848,7 @@ import_pass(rec_env *e, import_src *in, bw_io_format fmt, bw_store *st, size_t b
     import_ctx *x, bw_import_report *rep, char *err, size_t errlen)
 {
 	bw_import_hooks h = { import_bad, st ? import_committed : NULL, x };
-	bw_import *im = bw_import_new(e->kind, fmt, &e->norm, (int64_t)time(NULL), import_read, in);
+	bw_import *im = bw_import_new(e->kind, fmt, &e->norm, (int64_t)bw_clock_now(), import_read, in);
 	bw_import_status r;
 
 	if (im == NULL) {
@@ -994,7 +995,7 @@ out:
 static const char *
 now_text(char *buf, size_t len)
 {
-	bw_time_fmt((int64_t)time(NULL), buf, len);
+	bw_time_fmt((int64_t)bw_clock_now(), buf, len);
 	return buf;
 }
 
@@ -1116,7 +1117,7 @@ rec_add(rec_env *e, int argc, char **argv)
 		vals[n++] = now_text(now, sizeof(now));
 	}
 	if (e->kind == BW_IO_CONSENT) {
-		if (!bw_io_consent_from_fields(names, vals, n, &e->norm, (int64_t)time(NULL), &c, err,
+		if (!bw_io_consent_from_fields(names, vals, n, &e->norm, (int64_t)bw_clock_now(), &c, err,
 			sizeof(err))) {
 			fprintf(stderr, "bulkwardenctl: consent add: %s\n", err);
 			return RX_USAGE;
@@ -1136,7 +1137,7 @@ rec_add(rec_env *e, int argc, char **argv)
 		}
 		bw_consent_clear(&c);
 	} else {
-		if (!bw_io_suppression_from_fields(names, vals, n, &e->norm, (int64_t)time(NULL), &s,
+		if (!bw_io_suppression_from_fields(names, vals, n, &e->norm, (int64_t)bw_clock_now(), &s,
 			err, sizeof(err))) {
 			fprintf(stderr, "bulkwardenctl: suppress add: %s\n", err);
 			return RX_USAGE;
@@ -1282,7 +1283,7 @@ cmd_token(int argc, char **argv)
 {
 	char tok[BW_TOKEN_MAX + 1], rcpt[BW_ADDR_MAX + 1], sender[BW_SENDER_MAX + 1], err[200];
 	char t[40];
-	int64_t issued = (int64_t)time(NULL);
+	int64_t issued = (int64_t)bw_clock_now();
 	bw_token_status ts;
 	bw_policy *p;
 	int rc = 0;
@@ -1309,7 +1310,7 @@ cmd_token(int argc, char **argv)
 		} else
 			printf("%s\n", tok);
 	} else if (strcmp(argv[1], "check") == 0) {
-		ts = bw_token_verify(p->token_keys, argv[2], (int64_t)time(NULL), (int64_t)p->conf.token_max_age,
+		ts = bw_token_verify(p->token_keys, argv[2], (int64_t)bw_clock_now(), (int64_t)p->conf.token_max_age,
 		    sender, sizeof(sender), rcpt, sizeof(rcpt), &issued);
 		bw_time_fmt(issued, t, sizeof(t));
 		if (ts == BW_TOKEN_OK || ts == BW_TOKEN_EXPIRED || ts == BW_TOKEN_FUTURE)
@@ -1340,7 +1341,7 @@ cmd_unsubscribe(int argc, char **argv)
 		bw_policy_unref(p);
 		return 3;
 	}
-	r = bw_optout_token(p, st, argv[1], "cli", (int64_t)time(NULL), NULL, 0, NULL, 0, why, sizeof(why));
+	r = bw_optout_token(p, st, argv[1], "cli", (int64_t)bw_clock_now(), NULL, 0, NULL, 0, why, sizeof(why));
 	printf("%s: %s\n", bw_optout_name(r), why);
 	bw_store_close(st);
 	bw_policy_unref(p);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "callbacks.h"
 #include "engine.h"
 #include "log.h"
@@ -196,7 +197,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	}
 	p = cb_policy();
-	c->msg = bw_msg_new(p, atomic_load(&cb_store), time(NULL));
+	c->msg = bw_msg_new(p, atomic_load(&cb_store), bw_clock_now());
 	bw_policy_unref(p);
 	if (c->msg == NULL)
 		return cb_no_context(ctx, "MAIL FROM");

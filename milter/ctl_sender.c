@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "complaint.h"
 #include "config.h"
 #include "consent.h"
@@ -32,10 +33,7 @@
 static bw_time_ms
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (bw_time_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return bw_clock_now_ms();
 }
 
 static const char *

@@ -28,6 +28,7 @@
 
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "consent.h"
 #include "engine.h"
 #include "log.h"
@@ -517,7 +518,7 @@ oc_begin(oc_server *s, struct MHD_Connection *conn, oc_req *q, const char *url, 
 			    OC_RETRY_STORE);
 			goto out;
 		}
-		ts = bw_token_verify(pol->token_keys, q->token, (int64_t)time(NULL),
+		ts = bw_token_verify(pol->token_keys, q->token, (int64_t)bw_clock_now(),
 		    (int64_t)pol->conf.token_max_age, sender, sizeof(sender), rcpt, sizeof(rcpt), &issued);
 		if (ts != BW_TOKEN_OK) {
 			oc_log(LOG_INFO, q, method, 404, "result=invalid: token %s",
@@ -661,7 +662,7 @@ oc_post(oc_server *s, struct MHD_Connection *conn, oc_req *q, const char *method
 	}
 	pol = s->ops.policy();
 	why[0] = 0;
-	r = bw_optout_token(pol, s->ops.store(), q->token, "one-click", (int64_t)time(NULL), sender,
+	r = bw_optout_token(pol, s->ops.store(), q->token, "one-click", (int64_t)bw_clock_now(), sender,
 	    sizeof(sender), rcpt, sizeof(rcpt), why, sizeof(why));
 	bw_policy_unref(pol);
 	switch (r) {

@@ -37,6 +37,7 @@
 
 #include "log.h"
 #include "complaint.h"
+#include "dns.h"
 
 #define ADDR_MAX 320      /* bytes of an address (64 + @ + 255) */
 #define FTYPE_MAX 64      /* bytes of a Feedback-Type token */
@@ -1331,14 +1332,9 @@ bw_arf_dedupe_key(const bw_arf *r, const char *rcpt, char out[BW_ARF_KEY_LEN + 1
 
 /* ---------------------------------------------------------------- DKIM */
 
-typedef struct arf_ns {
-	struct sockaddr_in addr[MAXNS];
-	int n;
-} arf_ns;
-
 struct bw_arf_verifier {
 	DKIM_LIB *lib;
-	arf_ns ns;     /* name servers of the configuration, or none */
+	bw_dns_servers ns;   /* name servers of the configuration, or none */
 };
 
 /* What the prescreen saw, for the outcome when no trusted reporter signed. */
@@ -1368,30 +1364,10 @@ arf_prescreen(DKIM *d, DKIM_SIGINFO **sigs, int nsigs)
 }
 
 /*
- * Key lookups at name servers of the configuration's choice: glibc has no
- * res_setservers, so libopendkim's resolver cannot be pointed elsewhere;
- * this one asks them with res_nsend from a resolver state of its own, at
- * once in start(), and hands the reply over in waitreply().
+ * Key lookups at name servers of the configuration's choice (dns.h):
+ * libopendkim's resolver cannot be pointed elsewhere; these hooks ask
+ * them at once in start() and hand the reply over in waitreply().
  */
-static bool
-arf_ns_parse(const char *list, arf_ns *ns)
-{
-	char buf[300], *save = NULL;
-
-	memset(ns, 0, sizeof(*ns));
-	if (strlen(list) >= sizeof(buf))
-		return false;
-	strcpy(buf, list);
-	for (char *w = strtok_r(buf, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
-		if (ns->n == MAXNS || inet_pton(AF_INET, w, &ns->addr[ns->n].sin_addr) != 1)
-			return false;
-		ns->addr[ns->n].sin_family = AF_INET;
-		ns->addr[ns->n].sin_port = htons(53);
-		ns->n++;
-	}
-	return ns->n > 0;
-}
-
 typedef struct arf_q {
 	int len;      /* reply bytes, or -1 */
 } arf_q;
@@ -1399,26 +1375,11 @@ typedef struct arf_q {
 static int
 arf_q_start(void *srv, int type, unsigned char *query, unsigned char *buf, size_t buflen, void **qh)
 {
-	const arf_ns *ns = srv;
-	struct __res_state st;
-	unsigned char q[NS_PACKETSZ];
 	arf_q *h = calloc(1, sizeof(*h));
-	int ql;
 
 	if (h == NULL)
 		return DKIM_DNS_ERROR;
-	h->len = -1;
-	memset(&st, 0, sizeof(st));
-	if (res_ninit(&st) == 0) {
-		for (int i = 0; i < ns->n; i++)
-			st.nsaddr_list[i] = ns->addr[i];
-		st.nscount = ns->n;
-		ql = res_nmkquery(&st, ns_o_query, (const char *)query, ns_c_in, type, NULL, 0, NULL, q,
-		    sizeof(q));
-		if (ql > 0)
-			h->len = res_nsend(&st, q, ql, buf, (int)(buflen > INT32_MAX ? INT32_MAX : buflen));
-		res_nclose(&st);
-	}
+	h->len = bw_dns_query(srv, (const char *)query, type, buf, buflen);
 	*qh = h;
 	return DKIM_DNS_SUCCESS;
 }
@@ -1497,7 +1458,7 @@ bw_arf_verifier_new(const bw_arf_verifier_opts *o, char *err, size_t errlen)
 		bw_seterr(err, errlen, "unknown key query method");
 		goto fail;
 	} else if (o->nameservers != NULL && o->nameservers[0] != '\0') {
-		if (!arf_ns_parse(o->nameservers, &v->ns)) {
+		if (!bw_dns_servers_parse(o->nameservers, &v->ns)) {
 			bw_seterr(err, errlen, "name servers \"%.100s\": want IPv4 addresses, separated by "
 			    "commas", o->nameservers);
 			goto fail;
@@ -1671,6 +1632,11 @@ sig_status(DKIM *d, DKIM_SIGINFO *sig, const char *dom, struct span body, char *
 		    dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK) {
 			bw_seterr(why, whylen, "signature by %s: its body length is unknown", dom);
 			return BW_ARF_AUTH_BADSIG;
+		}
+		if (signlen >= 0 && body.p == NULL) {
+			/* streamed: the body is gone, so any l= is refused */
+			bw_seterr(why, whylen, "signature by %s has l=: part of the body may be unsigned", dom);
+			return BW_ARF_AUTH_SHORT_L;
 		}
 		if (signlen >= 0) {
 			uint64_t full = canon_body_len(body.p, body.n, bc == DKIM_CANON_RELAXED);
@@ -1854,4 +1820,208 @@ bw_arf_authenticate(bw_arf_verifier *v, const bw_arf_trust *t, const char *msg, 
 		auth_set(a, BW_ARF_AUTH_BADSIG, NULL, "no DKIM signature libopendkim could use");
 done:
 	dkim_free(d);
+}
+
+/* ---------------------------------------------------------------- a message's own signatures */
+
+struct bw_dkim_stream {
+	DKIM *d;
+	bool failed;        /* the library failed, or a bound was hit: no identity */
+	bool body;          /* past end of headers */
+	unsigned nsig;
+	size_t hdr_bytes;
+	char why[256];
+};
+
+bw_dkim_stream *
+bw_dkim_stream_new(bw_arf_verifier *v)
+{
+	bw_dkim_stream *s;
+	DKIM_STAT st;
+
+	if (v == NULL || v->lib == NULL || (s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	/* no user context: the prescreen lets every d= through (any sender
+	   domain may be the identity) */
+	if ((s->d = dkim_verify(v->lib, (const unsigned char *)"msg", NULL, &st)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+stream_fail(bw_dkim_stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+stream_fail(bw_dkim_stream *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->failed)
+		return;
+	s->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof(s->why), fmt, ap);
+	va_end(ap);
+}
+
+void
+bw_dkim_stream_header(bw_dkim_stream *s, const char *name, const char *value)
+{
+	char stack[1024], *f = stack;
+	size_t nn, vn, n, nlf = 0, o;
+	DKIM_STAT st;
+
+	if (s == NULL || s->failed || s->body)
+		return;
+	nn = strlen(name);
+	vn = strlen(value);
+	for (size_t i = 0; i < vn; i++)
+		nlf += value[i] == '\n' && (i == 0 || value[i - 1] != '\r');
+	n = nn + 2 + vn + nlf;
+	s->hdr_bytes += n + 2;
+	if (s->hdr_bytes > BW_ARF_HDR_MAX || n > BW_ARF_LINE_MAX) {
+		stream_fail(s, "header over %u bytes", (unsigned)(n > BW_ARF_LINE_MAX ? BW_ARF_LINE_MAX
+		    : BW_ARF_HDR_MAX));
+		return;
+	}
+	if (strcasecmp(name, "DKIM-Signature") == 0 && ++s->nsig > BW_ARF_SIGS_MAX) {
+		stream_fail(s, "more than %u DKIM signatures", (unsigned)BW_ARF_SIGS_MAX);
+		return;
+	}
+	if (n + 1 > sizeof(stack) && (f = malloc(n + 1)) == NULL) {
+		stream_fail(s, "out of memory");
+		return;
+	}
+	/* the MTA drops the space after the colon; put it back, as a
+	   signer's relaxed and most simple canonicalisations saw it */
+	memcpy(f, name, nn);
+	f[nn] = ':';
+	f[nn + 1] = ' ';
+	/* and folds come with bare LF: libopendkim reads the tags of a
+	   signature (b=) wrongly across a bare LF, so make them CRLF */
+	o = nn + 2;
+	for (size_t i = 0; i < vn; i++) {
+		if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r'))
+			f[o++] = '\r';
+		f[o++] = value[i];
+	}
+	f[n] = 0;
+	st = dkim_header(s->d, (unsigned char *)f, n);
+	if (f != stack)
+		free(f);
+	if (st != DKIM_STAT_OK && st != DKIM_STAT_SYNTAX)
+		stream_fail(s, "libopendkim: %s", dkim_getresultstr(st));
+}
+
+void
+bw_dkim_stream_eoh(bw_dkim_stream *s)
+{
+	DKIM_STAT st;
+
+	if (s == NULL || s->failed || s->body)
+		return;
+	s->body = true;
+	if (s->nsig == 0) {
+		stream_fail(s, "no DKIM signature");
+		return;
+	}
+	st = dkim_eoh(s->d);
+	if (st == DKIM_STAT_NOSIG)
+		stream_fail(s, "no DKIM signature libopendkim could use");
+	else if (st != DKIM_STAT_OK)
+		stream_fail(s, "libopendkim: %s", dkim_getresultstr(st));
+}
+
+bool
+bw_dkim_stream_wants_body(const bw_dkim_stream *s)
+{
+	return s != NULL && !s->failed && s->body;
+}
+
+void
+bw_dkim_stream_body(bw_dkim_stream *s, const char *p, size_t n)
+{
+	DKIM_STAT st;
+
+	if (!bw_dkim_stream_wants_body(s) || n == 0)
+		return;
+	st = dkim_body(s->d, (unsigned char *)(uintptr_t)p, n);
+	if (st != DKIM_STAT_OK)
+		stream_fail(s, "libopendkim: %s", dkim_getresultstr(st));
+}
+
+/* d is from_dom or a parent domain of it (relaxed alignment, RFC 7489 3.1.1,
+ * without the public suffix list: a d= of a bare TLD never signs here) */
+static bool
+dom_aligned(const char *d, const char *from_dom)
+{
+	size_t dn = strlen(d), fn = from_dom ? strlen(from_dom) : 0;
+
+	if (dn == 0 || fn < dn || strchr(d, '.') == NULL)
+		return false;
+	return strcasecmp(from_dom + fn - dn, d) == 0 && (fn == dn || from_dom[fn - dn - 1] == '.');
+}
+
+bw_arf_auth_status
+bw_dkim_stream_finish(bw_dkim_stream *s, const char *from_dom, char dom[256], char *why, size_t whylen)
+{
+	DKIM_SIGINFO **sigs = NULL;
+	DKIM_STAT st;
+	struct span none = { NULL, 0 };
+	bw_arf_auth_status best = BW_ARF_AUTH_NOSIG;
+	int n = 0, pick = -1;
+	char w[256];
+
+	dom[0] = 0;
+	if (s == NULL) {
+		bw_seterr(why, whylen, "no DKIM verification");
+		return BW_ARF_AUTH_ERROR;
+	}
+	if (!s->failed && !s->body)
+		bw_dkim_stream_eoh(s);
+	if (s->failed) {
+		bw_seterr(why, whylen, "%s", s->why);
+		return s->nsig == 0 ? BW_ARF_AUTH_NOSIG : BW_ARF_AUTH_BADSIG;
+	}
+	st = dkim_eom(s->d, NULL);
+	if (st == DKIM_STAT_NORESOURCE || st == DKIM_STAT_INTERNAL) {
+		bw_seterr(why, whylen, "libopendkim: %s", dkim_getresultstr(st));
+		return BW_ARF_AUTH_ERROR;
+	}
+	if (dkim_getsiglist(s->d, &sigs, &n) != DKIM_STAT_OK)
+		n = 0;
+	bw_seterr(why, whylen, "no DKIM signature verifies");
+	/* a signature aligned with the From domain first, else the first that
+	   verifies; failing both, the most telling failure (TEMPFAIL first) */
+	for (int pass = 0; pass < 2 && pick < 0; pass++)
+		for (int i = 0; i < n && pick < 0; i++) {
+			const char *d = (const char *)dkim_sig_getdomain(sigs[i]);
+			bw_arf_auth_status ss;
+
+			if (d == NULL || (pass == 0 && !dom_aligned(d, from_dom)))
+				continue;
+			ss = sig_status(s->d, sigs[i], d, none, w, sizeof(w));
+			if (ss == BW_ARF_AUTH_OK)
+				pick = i;
+			if (ss == BW_ARF_AUTH_OK || best == BW_ARF_AUTH_NOSIG || auth_rank(ss) < auth_rank(best)) {
+				best = ss;
+				snprintf(dom, 256, "%s", d);
+				bw_seterr(why, whylen, "%s", w);
+			}
+		}
+	if (best == BW_ARF_AUTH_NOSIG)
+		best = BW_ARF_AUTH_BADSIG;
+	return best;
+}
+
+void
+bw_dkim_stream_free(bw_dkim_stream *s)
+{
+	if (s == NULL)
+		return;
+	if (s->d != NULL)
+		dkim_free(s->d);
+	free(s);
 }

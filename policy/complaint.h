@@ -218,6 +218,29 @@ typedef struct bw_arf_auth {
 void bw_arf_authenticate(bw_arf_verifier *v, const bw_arf_trust *t, const char *msg, size_t len,
     bw_arf_auth *a);
 
+/* ---- a message's own DKIM signatures (SenderIdentity dkim) ----
+ * Fed as the MTA hands the message over: header fields (the name, and the
+ * value without the space after the colon), end of headers, body chunks;
+ * nothing of the body is kept. The same bounds as for reports apply to
+ * the header block (over one, no signature counts). Every d= is looked up,
+ * not only trusted reporters: the caller decides whose mail is checked. A
+ * signature with l= never counts (the body is not kept to compare). */
+typedef struct bw_dkim_stream bw_dkim_stream;
+bw_dkim_stream *bw_dkim_stream_new(bw_arf_verifier *v); /* NULL: no memory, no verifier */
+void bw_dkim_stream_header(bw_dkim_stream *s, const char *name, const char *value);
+void bw_dkim_stream_eoh(bw_dkim_stream *s);
+/* Whether body chunks are still wanted (false: no signature, or failed). */
+bool bw_dkim_stream_wants_body(const bw_dkim_stream *s);
+void bw_dkim_stream_body(bw_dkim_stream *s, const char *p, size_t n);
+/* At end of message: BW_ARF_AUTH_OK with the d= in dom of a signature that
+ * verifies, one aligned with from_dom (the From header's domain, or NULL)
+ * preferred; else the most telling failure (TEMPFAIL before SHORT_L,
+ * BODYHASH, BADSIG, NOKEY; NOSIG with no signature at all) with its d=
+ * when there is one. why gets a sentence either way. */
+bw_arf_auth_status bw_dkim_stream_finish(bw_dkim_stream *s, const char *from_dom, char dom[256],
+    char *why, size_t whylen);
+void bw_dkim_stream_free(bw_dkim_stream *s);
+
 /* ---- counting once ----
  * "arf1:" and 64 lower-case hex digits: SHA-256 over the original's
  * Message-ID (the part between the first < and the next >, white space

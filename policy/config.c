@@ -18,6 +18,7 @@
 #include "config.h"
 #include "complaint.h"
 #include "consent.h"
+#include "dns.h"
 #include "feedback.h"
 #include "log.h"
 #include "netaddr.h"
@@ -106,8 +107,12 @@ const bw_conf_key bw_conf_keys[] = {
 	  "methods whose consent, given after a suppression, lifts it (empty: none)" },
 	{ "ConsentAtEnd", BW_CK_ENUM, "remove", 0, 0, "remove|reject", OFF(consent_at_end), true,
 	  "bulk known only at end of message: remove recipients without consent, or reject it" },
-	{ "SenderIdentity", BW_CK_ENUM, "login-or-domain", 0, 0, "login-or-domain|domain|address",
-	  OFF(sender_identity), true, "the sender id consent records are kept under" },
+	{ "SenderIdentity", BW_CK_STRING, "login-or-domain", 0, 0, NULL, OFF(sender_identity), true,
+	  "where the sender id comes from: login, domain, address, header, dkim, in order" },
+	{ "SenderIdHeader", BW_CK_STRING, "", 0, 0, NULL, OFF(sender_id_header), true,
+	  "SenderIdentity header: the header a trusted upstream puts the sender id in" },
+	{ "TrustedUpstreamHosts", BW_CK_STRING, "", 0, 0, NULL, OFF(trusted_upstream_hosts), true,
+	  "clients whose SenderIdHeader is believed (addresses and CIDR blocks)" },
 	{ "FoldLocalPartCase", BW_CK_BOOL, "no", 0, 0, NULL, OFF(fold_local_case), true,
 	  "recipients: compare local parts case-insensitively" },
 	{ "FoldPlusTag", BW_CK_BOOL, "no", 0, 0, NULL, OFF(fold_plus_tag), true,
@@ -160,12 +165,16 @@ const bw_conf_key bw_conf_keys[] = {
 	  "time one SPF check may take" },
 	{ "SpfZoneFile", BW_CK_STRING, "", 0, 0, NULL, OFF(spf_zone_file), false,
 	  "SPF records from a file of \"domain value\" lines instead of DNS (empty: DNS)" },
+	{ "SpfNameservers", BW_CK_STRING, "", 0, 0, NULL, OFF(spf_nameservers), false,
+	  "IPv4 addresses of the name servers asked for SPF records (empty: the system's)" },
 	{ "NotifyCommand", BW_CK_STRING, "", 0, 0, NULL, OFF(notify_command), true,
 	  "run with SENDER OLD NEW REASON when a sender's state changes (empty: syslog only)" },
 	{ "AddTraceHeader", BW_CK_BOOL, "yes", 0, 0, NULL, OFF(add_trace_header), true,
 	  "stamp outbound bulk mail with a signed X-Bulkwarden-Trace token (needs TokenKeyFile)" },
 	{ "CFBLAddress", BW_CK_STRING, "", 0, 0, NULL, OFF(cfbl_address), true,
 	  "add CFBL-Address and CFBL-Feedback-ID (RFC 9477) with this address (empty: none)" },
+	{ "FeedbackID", BW_CK_STRING, "", 0, 0, NULL, OFF(feedback_id), true,
+	  "add Feedback-ID: LIST:SENDER:bulk:THIS to outbound bulk mail (empty: none)" },
 	{ "ComplaintAddress", BW_CK_STRING, "", 0, 0, NULL, OFF(complaint_address), true,
 	  "mail to this address is read as a complaint report, ARF (empty: off)" },
 	{ "ReporterNameservers", BW_CK_STRING, "", 0, 0, NULL, OFF(reporter_nameservers), true,
@@ -493,6 +502,7 @@ bw_conf_read(bw_conf *c, const char *path, bw_errs *errs)
 		char *p = line, *name, *val, *end;
 		const bw_conf_key *k;
 		const char *why = NULL;
+		bw_dns_servers ns;
 
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
@@ -576,6 +586,10 @@ bw_conf_read(bw_conf *c, const char *path, bw_errs *errs)
 			if (!conf_parse_factor(val, &d))
 				bw_errs_add(errs, "%s:%u: ThrottleFactor: \"%.60s\" is not a number above 0 "
 				    "and at most 1", path, lineno, val);
+		} else if (k->off == OFF(spf_nameservers) && c->spf_nameservers[0]
+		    && !bw_dns_servers_parse(c->spf_nameservers, &ns)) {
+			bw_errs_add(errs, "%s:%u: SpfNameservers: \"%.100s\": want IPv4 addresses, separated "
+			    "by commas (at most %d)", path, lineno, val, BW_DNS_MAXNS);
 		} else if (k->off == OFF(auto_restart_rate)) {
 			unsigned n;
 			char unit[32];
@@ -625,6 +639,46 @@ bw_conf_diff_unreloadable(const bw_conf *old, const bw_conf *nw, bw_errs *errs)
 /* ---------------------------------------------------------------- snapshot */
 
 static atomic_uint_fast64_t policy_generation;
+
+/* A header field name (RFC 5322 2.2: printable ASCII but ':'). */
+static bool
+header_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 76)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == ':')
+			return false;
+	return true;
+}
+
+/* SenderIdentity, SenderIdHeader, TrustedUpstreamHosts. */
+static void
+policy_load_identity(bw_policy *p, const char *conf_path, bw_errs *errs)
+{
+	const bw_conf *c = &p->conf;
+	char err[300], where[600];
+	bool hdr;
+
+	if (!bw_sid_order_parse(c->sender_identity, &p->sid, err, sizeof(err)))
+		bw_errs_add(errs, "%s: SenderIdentity \"%.100s\": %s", conf_path, c->sender_identity, err);
+	hdr = bw_sid_order_has(&p->sid, BW_SID_HEADER);
+	if (hdr && !header_name_ok(c->sender_id_header))
+		bw_errs_add(errs, "%s: SenderIdentity header needs SenderIdHeader, a header name (\"%.100s\" "
+		    "is not one)", conf_path, c->sender_id_header);
+	if (hdr && c->trusted_upstream_hosts[0] == 0)
+		bw_errs_add(errs, "%s: SenderIdentity header needs TrustedUpstreamHosts: no client would be "
+		    "believed", conf_path);
+	if (strpbrk(c->feedback_id, ": \t") || strlen(c->feedback_id) > 100)
+		bw_errs_add(errs, "%s: FeedbackID \"%.100s\": want one word without colons, up to 100 "
+		    "characters", conf_path, c->feedback_id);
+	if (c->trusted_upstream_hosts[0]) {
+		snprintf(where, sizeof(where), "%s: TrustedUpstreamHosts", conf_path);
+		p->upstream = bw_netlist_parse(c->trusted_upstream_hosts, where, errs);
+	}
+}
 
 /* The consent and unsubscribe keys: method lists, key files, and the keys
  * that only make sense together. */
@@ -698,8 +752,11 @@ policy_load_reporters(bw_policy *p, const char *conf_path, bw_errs *errs)
 	if (c->reporter_key_file[0] && access(c->reporter_key_file, R_OK) != 0)
 		bw_errs_add(errs, "%s: ReporterKeyFile %s: %s", conf_path, c->reporter_key_file,
 		    strerror(errno));
-	if (p->ntrusted && (p->arf = bw_arf_verifier_new(&vo, err, sizeof(err))) == NULL)
-		bw_errs_add(errs, "%s: TrustedReporters: %s", conf_path, err);
+	/* the same verifier checks a message's own signatures (SenderIdentity dkim) */
+	if ((p->ntrusted || bw_sid_order_has(&p->sid, BW_SID_DKIM))
+	    && (p->arf = bw_arf_verifier_new(&vo, err, sizeof(err))) == NULL)
+		bw_errs_add(errs, "%s: %s: %s", conf_path, p->ntrusted ? "TrustedReporters" : "SenderIdentity dkim",
+		    err);
 }
 
 /* Rates and sender states; the values were checked as the file was read. */
@@ -728,6 +785,7 @@ policy_load_rates(bw_policy *p, const char *conf_path, bw_errs *errs)
 	p->sender.min_volume = c->complaint_min_volume;
 	p->sender.min_complainers = c->complaint_min_recipients;
 	p->sender.incident_deadline = (bw_time_ms)c->incident_deadline * 1000;
+	policy_load_identity(p, conf_path, errs);
 	policy_load_reporters(p, conf_path, errs);
 	if (!bw_sender_policy_check(&p->sender, err, sizeof(err)))
 		bw_errs_add(errs, "%s: %s", conf_path, err);
@@ -783,6 +841,7 @@ bw_policy_unref(bw_policy *p)
 	if (p == NULL || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	bw_netlist_free(p->internal);
+	bw_netlist_free(p->upstream);
 	bw_rules_free(p->rules);
 	bw_phrases_free(p->phrases);
 	bw_keyring_free(p->token_keys);

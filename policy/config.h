@@ -30,8 +30,14 @@ void bw_errs_free(bw_errs *e);
 typedef enum { BW_MODE_ENFORCE = 0, BW_MODE_MONITOR } bw_mode;
 /* ConsentAtEnd: recipients found without consent only at end of message */
 typedef enum { BW_AT_END_REMOVE = 0, BW_AT_END_REJECT } bw_at_end;
-/* SenderIdentity: whose consent records a message is checked against */
-typedef enum { BW_SID_LOGIN_OR_DOMAIN = 0, BW_SID_DOMAIN, BW_SID_ADDRESS } bw_sender_identity;
+/* SenderIdentity: the sources of the sender id, in order (consent.h) */
+typedef enum {
+	BW_SID_LOGIN = 0, BW_SID_DOMAIN, BW_SID_ADDRESS, BW_SID_HEADER, BW_SID_DKIM, BW_SID__N
+} bw_sid_source;
+typedef struct bw_sid_order {
+	unsigned char src[BW_SID__N]; /* bw_sid_source, each at most once */
+	unsigned n;
+} bw_sid_order;
 /* SpfOnFail, SpfOnError */
 typedef enum { BW_SPFA_REJECT = 0, BW_SPFA_TEMPFAIL, BW_SPFA_UNKNOWN } bw_spf_action;
 /* OnSuspended: mail of a suspended sender */
@@ -78,7 +84,9 @@ typedef struct bw_conf {
 	char *consent_methods;
 	char *consent_lift_methods;
 	int consent_at_end;       /* bw_at_end */
-	int sender_identity;      /* bw_sender_identity */
+	char *sender_identity;    /* "login-or-domain"; parsed into bw_policy.sid */
+	char *sender_id_header;   /* SenderIdentity header: the header's name */
+	char *trusted_upstream_hosts; /* clients whose SenderIdHeader is believed */
 	bool fold_local_case;
 	bool fold_plus_tag;
 	char *unsubscribe_address;
@@ -109,7 +117,9 @@ typedef struct bw_conf {
 	int spf_on_error;         /* bw_spf_action */
 	unsigned spf_timeout;     /* seconds */
 	char *spf_zone_file;      /* "": DNS */
+	char *spf_nameservers;    /* "": the system's resolver */
 	char *cfbl_address;       /* CFBL-Address of outbound bulk mail (RFC 9477) */
+	char *feedback_id;        /* Feedback-ID's last field (the sender of the mail system) */
 	char *reporter_key_file;  /* "": keys from DNS */
 	char *reporter_nameservers; /* "": the system's */
 	int on_suspended;         /* bw_on_suspended */
@@ -160,6 +170,8 @@ typedef struct bw_policy {
 	bw_conf conf;
 	char *conf_path;
 	struct bw_netlist *internal; /* InternalHosts */
+	struct bw_netlist *upstream; /* TrustedUpstreamHosts, or NULL */
+	bw_sid_order sid;            /* SenderIdentity */
 	struct bw_phrases *phrases;  /* PhraseFile */
 	struct bw_rules *rules;      /* PolicyFile */
 	struct bw_keyring *token_keys;   /* TokenKeyFile, or NULL */

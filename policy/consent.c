@@ -449,23 +449,101 @@ bw_sender_id_ok(const char *sender)
 	return true;
 }
 
+static const char *const sid_names[BW_SID__N] = { "login", "domain", "address", "header", "dkim" };
+
+const char *
+bw_sid_source_name(bw_sid_source s)
+{
+	return (unsigned)s < BW_SID__N ? sid_names[s] : "?";
+}
+
 bool
-bw_sender_id_of(int identity, const char *from, const char *login, char out[BW_SENDER_MAX + 1])
+bw_sid_order_has(const bw_sid_order *o, bw_sid_source s)
+{
+	for (unsigned i = 0; i < o->n; i++)
+		if (o->src[i] == s)
+			return true;
+	return false;
+}
+
+static bool
+sid_order_add(bw_sid_order *o, bw_sid_source s, char *err, size_t errlen)
+{
+	if (bw_sid_order_has(o, s)) {
+		bw_seterr(err, errlen, "%s named twice", sid_names[s]);
+		return false;
+	}
+	o->src[o->n++] = (unsigned char)s;
+	return true;
+}
+
+bool
+bw_sid_order_parse(const char *s, bw_sid_order *o, char *err, size_t errlen)
+{
+	memset(o, 0, sizeof(*o));
+	while (s != NULL && *s) {
+		size_t n;
+		unsigned i;
+
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		for (n = 0; s[n] && s[n] != ' ' && s[n] != '\t' && s[n] != ','; n++)
+			;
+		if (n == 0)
+			break;
+		if (n == 15 && strncasecmp(s, "login-or-domain", n) == 0) {
+			if (!sid_order_add(o, BW_SID_LOGIN, err, errlen) || !sid_order_add(o, BW_SID_DOMAIN, err,
+			    errlen))
+				return false;
+		} else {
+			for (i = 0; i < BW_SID__N; i++)
+				if (strlen(sid_names[i]) == n && strncasecmp(s, sid_names[i], n) == 0)
+					break;
+			if (i == BW_SID__N) {
+				bw_seterr(err, errlen, "unknown source \"%.*s\" (want login, domain, address, "
+				    "header, dkim or login-or-domain)", (int)(n > 40 ? 40 : n), s);
+				return false;
+			}
+			if (!sid_order_add(o, (bw_sid_source)i, err, errlen))
+				return false;
+		}
+		s += n;
+	}
+	if (o->n == 0) {
+		bw_seterr(err, errlen, "no source named");
+		return false;
+	}
+	return true;
+}
+
+bool
+bw_sender_id_from(bw_sid_source s, const char *from, const char *login, char out[BW_SENDER_MAX + 1])
 {
 	bw_norm_opts no = { .fold_case = true, .fold_plus = false };
 	char norm[BW_ADDR_MAX + 1], err[100];
 	const char *id = "", *at;
 
 	out[0] = '\0';
-	if (identity == BW_SID_LOGIN_OR_DOMAIN && login != NULL && *login)
+	if (s == BW_SID_LOGIN && login != NULL)
 		id = login;
-	else if (from != NULL && *from && bw_addr_normalise(from, &no, false, norm, sizeof(norm), err,
-	    sizeof(err)) && (at = strrchr(norm, '@')) != NULL)
-		id = identity == BW_SID_ADDRESS ? norm : at + 1;
+	else if ((s == BW_SID_DOMAIN || s == BW_SID_ADDRESS) && from != NULL && *from
+	    && bw_addr_normalise(from, &no, false, norm, sizeof(norm), err, sizeof(err))
+	    && (at = strrchr(norm, '@')) != NULL)
+		id = s == BW_SID_ADDRESS ? norm : at + 1;
 	if (*id == '\0' || !bw_sender_id_ok(id))
 		return false;
 	strcpy(out, id);
 	return true;
+}
+
+bool
+bw_sender_id_of(const bw_sid_order *o, const char *from, const char *login, char out[BW_SENDER_MAX + 1])
+{
+	out[0] = '\0';
+	for (unsigned i = 0; i < o->n; i++)
+		if (bw_sender_id_from((bw_sid_source)o->src[i], from, login, out))
+			return true;
+	return false;
 }
 
 /* A sender as it may stand in a key: a sender id, or "*" (every sender). */

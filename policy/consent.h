@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "store.h"
 
 #define BW_SENDER_MAX   128 /* bytes in a sender id */
@@ -65,11 +66,36 @@ bool bw_addr_normalise(const char *in, const bw_norm_opts *o, bool allow_wildcar
 /* A sender id as used in keys: true when it is well formed (see above).
  * False for "*": that is not a sender but "every sender" in suppressions. */
 bool bw_sender_id_ok(const char *sender);
-/* The sender id SenderIdentity (identity: a bw_sender_identity of
- * config.h) gives mail from the envelope sender from, submitted with the
- * SASL login (NULL: none): the login, the address (case folded) or its
- * domain. False, out "", when that is no sender id. */
-bool bw_sender_id_of(int identity, const char *from, const char *login,
+/*
+ * SenderIdentity: where the sender id comes from, as a list of sources
+ * tried in order; the first that gives a well-formed id wins:
+ *   login    the SASL login ({auth_authen}), at MAIL FROM;
+ *   domain   the envelope sender's domain (case folded), at MAIL FROM;
+ *   address  the envelope sender (case folded), at MAIL FROM;
+ *   header   SenderIdHeader, when a TrustedUpstreamHosts client set it,
+ *            at end of headers;
+ *   dkim     the d= of a DKIM signature on the message that verifies,
+ *            at end of message.
+ * "login-or-domain" is "login domain". A source that is known only later
+ * (header, dkim) defers the sources after it: "login header domain" is
+ * the login at MAIL FROM when there is one, else, at end of headers, the
+ * header, else the domain.
+ */
+/* (bw_sid_source and bw_sid_order are in config.h) */
+const char *bw_sid_source_name(bw_sid_source s);
+/* Parse a SenderIdentity value; false with a sentence in err. */
+bool bw_sid_order_parse(const char *s, bw_sid_order *o, char *err, size_t errlen);
+/* Does the order name this source? */
+bool bw_sid_order_has(const bw_sid_order *o, bw_sid_source s);
+
+/* The id one envelope source gives mail from the envelope sender from,
+ * submitted with the SASL login (NULL: none). False, out "", when it gives
+ * none (header and dkim never give one here). */
+bool bw_sender_id_from(bw_sid_source s, const char *from, const char *login,
+    char out[BW_SENDER_MAX + 1]);
+/* The first id the envelope sources of o give (header and dkim skipped:
+ * for a complaint report, which has no trusted header of its own). */
+bool bw_sender_id_of(const bw_sid_order *o, const char *from, const char *login,
     char out[BW_SENDER_MAX + 1]);
 
 /* ---- records ---- */

@@ -19,6 +19,7 @@
 
 #include "consent.h"
 #include "dkimcov.h"
+#include "clock.h"
 #include "complaint.h"
 #include "engine.h"
 #include "feedback.h"
@@ -59,6 +60,12 @@ struct bw_msg {
 	bw_sender_class sclass;
 	unsigned nrcpt, nexempt;
 	char sender[BW_SENDER_MAX + 1]; /* sender id consent is kept under; "" when none */
+	bool sid_wait;               /* SenderIdentity: a later source may give the id */
+	int sid_src;                 /* the bw_sid_source that gave it; BW_SID__N: none */
+	bool upstream;               /* the client is in TrustedUpstreamHosts */
+	char *sid_hdr;               /* SenderIdHeader, as the trusted upstream set it */
+	bw_dkim_stream *dkim_s;      /* SenderIdentity dkim: the message's signatures */
+	char from_dom[256];          /* the From header's domain, for DKIM alignment */
 	const bw_class_policy *cls;  /* the sender's class in the policy file, or NULL */
 	msg_rcpt *rcpts;
 	size_t nrcpts, caprcpts;
@@ -95,6 +102,9 @@ struct bw_msg {
 	char *msgid;                 /* the Message-ID header, for the trace token */
 	char trace[BW_TOKEN_MAX + 1];
 	char cfbl[400];
+	char *listid;                /* the List-Id header, for Feedback-ID */
+	bool has_fbid;               /* the message has a Feedback-ID of its own */
+	char fbid[400];
 	char lu_hdr[2 * BW_TOKEN_MAX + 600];
 	char summary[1024];
 	char *report;
@@ -123,7 +133,7 @@ static const char *stats_names[] = {
 	"unsubscribe:mailto", "unsubscribe:one-click", "unsubscribe:invalid", "unsubscribe:stale",
 	"list-unsubscribe:added",
 	"held:suspended", "refused:suspended", "tempfail:suspended", "tempfail:rate",
-	"refused:spf", "tempfail:spf",
+	"refused:spf", "tempfail:spf", "tempfail:identity",
 };
 #define STATS_N (sizeof(stats_names) / sizeof(stats_names[0]))
 static atomic_int_fast64_t stats_pending[STATS_N];
@@ -215,11 +225,11 @@ bw_msg_new(bw_policy *pol, bw_store *st, time_t now)
 	m->now = now;
 	m->now_ms = (bw_time_ms)now * 1000;
 	{
-		/* the wall clock in milliseconds, when now is the wall clock (time()
-		 * may lag it by a tick; tests pass a fixed now: whole seconds) */
-		struct timespec ts;
-		if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && ts.tv_sec >= now - 1 && ts.tv_sec <= now + 1)
-			m->now_ms = (bw_time_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		/* the clock's milliseconds, when now is the clock (tests pass a
+		 * fixed now: whole seconds) */
+		bw_time_ms ms = bw_clock_now_ms();
+		if (ms / 1000 >= now - 1 && ms / 1000 <= now + 1)
+			m->now_ms = ms;
 	}
 	m->rate_factor = 1;
 	bw_stats_count("messages");
@@ -245,6 +255,9 @@ bw_msg_free(bw_msg *m)
 	free(m->subject);
 	free(m->raw);
 	free(m->msgid);
+	free(m->sid_hdr);
+	free(m->listid);
+	bw_dkim_stream_free(m->dkim_s);
 	free(m->delrcpt);
 	for (size_t i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i].arg);
@@ -266,6 +279,7 @@ bw_msg_connect(bw_msg *m, const char *addr, const char *hostname)
 	}
 	snprintf(m->addr, sizeof(m->addr), "%s", addr);
 	m->internal = bw_netlist_match(m->pol->internal, addr);
+	m->upstream = m->pol->upstream && bw_netlist_match(m->pol->upstream, addr);
 }
 
 void
@@ -295,11 +309,116 @@ bw_msg_is_outbound(const bw_msg *m)
 	return m->outbound;
 }
 
-/* The sender id of SenderIdentity, or "" when there is none. */
-static void
-msg_sender_id(bw_msg *m)
+/* ---------------------------------------------------------------- identity */
+
+/* When a SenderIdentity source is known (consent.h). */
+enum { SID_AT_ENVFROM = 0, SID_AT_EOH, SID_AT_EOM };
+enum { SID_WAIT = 0, SID_SETTLED, SID_TEMPFAIL };
+
+/* The id of the message's DKIM signature that verifies (the From domain's
+ * first), lower case: SID_SETTLED with m->sender set, or "" when none
+ * verifies; SID_TEMPFAIL when the only telling answer is a key lookup that
+ * failed for now (another source would give another sender). */
+static int
+msg_dkim_identity(bw_msg *m, char *why, size_t whylen)
 {
-	bw_sender_id_of(m->pol->conf.sender_identity, m->from, m->auth, m->sender);
+	char dom[256];
+	bw_arf_auth_status st;
+	size_t n;
+
+	if (m->dkim_s == NULL) {
+		snprintf(why, whylen, "no DKIM signature");
+		return SID_SETTLED;
+	}
+	st = bw_dkim_stream_finish(m->dkim_s, m->from_dom[0] ? m->from_dom : NULL, dom, why, whylen);
+	if (st == BW_ARF_AUTH_TEMPFAIL)
+		return SID_TEMPFAIL;
+	if (st != BW_ARF_AUTH_OK) {
+		bw_log(st == BW_ARF_AUTH_NOSIG ? LOG_DEBUG : LOG_INFO, "%s: from=<%.100s>: no sender id from "
+		    "DKIM: %s", m->qid[0] ? m->qid : "-", m->from ? m->from : "", why);
+		return SID_SETTLED;
+	}
+	n = strlen(dom);
+	if (n && dom[n - 1] == '.')
+		dom[--n] = 0;
+	for (size_t i = 0; i < n; i++)
+		dom[i] = (char)tolower((unsigned char)dom[i]);
+	if (bw_sender_id_ok(dom))
+		snprintf(m->sender, sizeof(m->sender), "%s", dom);
+	return SID_SETTLED;
+}
+
+/*
+ * The sender id, from the first source of SenderIdentity that gives one,
+ * as far as stage lets it be known: SID_WAIT when a source known only
+ * later comes first; SID_SETTLED with m->sender ("" when no source gave
+ * one) and m->sid_src; SID_TEMPFAIL (DKIM key lookup) with why.
+ */
+static int
+msg_resolve_sid(bw_msg *m, int stage, char *why, size_t whylen)
+{
+	const bw_sid_order *o = &m->pol->sid;
+
+	m->sender[0] = 0;
+	m->sid_src = BW_SID__N;
+	for (unsigned i = 0; i < o->n; i++) {
+		bw_sid_source src = (bw_sid_source)o->src[i];
+		int r;
+
+		switch (src) {
+		case BW_SID_HEADER:
+			if (stage < SID_AT_EOH)
+				return SID_WAIT;
+			if (m->sid_hdr && bw_sender_id_ok(m->sid_hdr))
+				snprintf(m->sender, sizeof(m->sender), "%s", m->sid_hdr);
+			break;
+		case BW_SID_DKIM:
+			if (stage < SID_AT_EOM)
+				return SID_WAIT;
+			if ((r = msg_dkim_identity(m, why, whylen)) != SID_SETTLED)
+				return r;
+			break;
+		default:
+			bw_sender_id_from(src, m->from, m->auth, m->sender);
+			break;
+		}
+		if (m->sender[0]) {
+			m->sid_src = src;
+			return SID_SETTLED;
+		}
+	}
+	return SID_SETTLED;
+}
+
+/* A header on its way in, for SenderIdentity header and dkim. */
+static void
+msg_identity_header(bw_msg *m, const char *name, const char *value)
+{
+	const bw_conf *c = &m->pol->conf;
+
+	if (m->dkim_s == NULL && m->outbound && !m->force_set && bw_sid_order_has(&m->pol->sid, BW_SID_DKIM))
+		m->dkim_s = bw_dkim_stream_new(m->pol->arf);
+	bw_dkim_stream_header(m->dkim_s, name, value);
+	if (m->upstream && m->sid_hdr == NULL && c->sender_id_header[0]
+	    && strcasecmp(name, c->sender_id_header) == 0) {
+		/* the first one: an upstream adds its own on top */
+		size_t n;
+		while (*value == ' ' || *value == '\t')
+			value++;
+		for (n = strlen(value); n && strchr(" \t\r\n", value[n - 1]); n--)
+			;
+		m->sid_hdr = strndup(value, n);
+	}
+	if (m->dkim_s && m->from_dom[0] == 0 && strcasecmp(name, "From") == 0) {
+		/* the domain of the (first) address: after its last '@', up to
+		   '>' or the end */
+		const char *lt = strchr(value, '<'), *a = lt ? lt + 1 : value, *at = NULL, *e;
+		for (e = a; *e && *e != '>' && *e != ',' && !(lt == NULL && *e == ' ' && at); e++)
+			if (*e == '@')
+				at = e;
+		if (at && e > at + 1 && (size_t)(e - at - 1) < sizeof(m->from_dom))
+			snprintf(m->from_dom, sizeof(m->from_dom), "%.*s", (int)(e - at - 1), at + 1);
+	}
 }
 
 /* ---------------------------------------------------------------- sender state, rates */
@@ -597,7 +716,7 @@ msg_spf(bw_msg *m, bw_verdict *v)
 		return BW_ACT_CONTINUE;   /* the null sender: nothing to check */
 	pthread_mutex_lock(&engine_spf_mu);
 	if (engine_spf == NULL)
-		engine_spf = bw_spf_new(c->spf_zone_file, c->spf_timeout * 1000);
+		engine_spf = bw_spf_new(c->spf_zone_file, c->spf_nameservers, c->spf_timeout * 1000);
 	pthread_mutex_unlock(&engine_spf_mu);
 	r = engine_spf ? bw_spf_check(engine_spf, m->addr, "", m->from, why, sizeof(why)) : BW_SPF_ERROR;
 	switch (r) {
@@ -641,6 +760,27 @@ msg_spf(bw_msg *m, bw_verdict *v)
 	return v->action;
 }
 
+/* What MAIL FROM checks once the sender id is known: SPF of an envelope
+ * domain from an unauthenticated client, the sender's state, the message
+ * rate. */
+static bw_action
+msg_identity_checks(bw_msg *m, bw_verdict *v)
+{
+	bw_action a;
+
+	if (m->sender[0] == 0 || m->force_set)
+		return BW_ACT_CONTINUE;
+	if (m->pol->conf.spf_check && !m->authed && m->addr[0]
+	    && (m->sid_src == BW_SID_DOMAIN || m->sid_src == BW_SID_ADDRESS)
+	    && (a = msg_spf(m, v)) != BW_ACT_CONTINUE)
+		return a;
+	if (m->sender[0] == 0)  /* SPF took it away */
+		return BW_ACT_CONTINUE;
+	return msg_sender_state(m, v);
+}
+
+static bw_action msg_identity_late(bw_msg *m, int stage, bw_verdict *v);
+
 bw_action
 bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 {
@@ -652,7 +792,7 @@ bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 	m->outbound = m->internal || m->authed;
 	m->sclass = bw_rules_sender(m->pol->rules, m->from, m->auth);
 	m->cls = bw_rules_class(m->pol->rules, m->from, m->auth);
-	msg_sender_id(m);
+	m->sid_wait = msg_resolve_sid(m, SID_AT_ENVFROM, NULL, 0) == SID_WAIT;
 	memset(v, 0, sizeof(*v));
 	if (!m->outbound) {
 		bw_stats_count("inbound");
@@ -661,21 +801,69 @@ bw_msg_envfrom(bw_msg *m, const char *from, const char *auth, bw_verdict *v)
 		    ? BW_ACT_CONTINUE : BW_ACT_ACCEPT;
 	}
 	bw_stats_count("outbound");
-	if (m->pol->conf.spf_check && !m->authed && m->addr[0] && m->sender[0] && !m->force_set) {
-		bw_action a = msg_spf(m, v);
-		if (a != BW_ACT_CONTINUE)
-			return a;
-	}
-	if (m->sender[0] && !m->force_set) {
-		bw_action a = msg_sender_state(m, v);
+	if (!m->sid_wait) {
+		bw_action a = msg_identity_checks(m, v);
 		if (a != BW_ACT_CONTINUE)
 			return a;
 	}
 	if (m->sclass == BW_SENDER_TRANSACTIONAL && !(m->force_set && m->force_bulk)
 	    && m->pol->conf.unsubscribe_address[0] == 0 && m->pol->conf.complaint_address[0] == 0
-	    && !m->hold)
+	    && !m->hold && !m->sid_wait)
 		return v->action = BW_ACT_ACCEPT;
 	return BW_ACT_CONTINUE;
+}
+
+/* Recipients on the message that take from the recipient rate. */
+static unsigned
+msg_rate_rcpts(const bw_msg *m)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (!m->rcpts[i].unsub && !m->rcpts[i].complaint && !m->rcpts[i].removed)
+			n++;
+	return n;
+}
+
+/*
+ * The sender id settles after RCPT (SenderIdentity header or dkim): the
+ * checks of MAIL FROM, then the recipient rate for all recipients at once.
+ * The whole message is deferred or refused; consent is looked up at end of
+ * message (ConsentAtEnd). At end of message a DKIM key lookup that failed
+ * for now defers it, since another source would name another sender.
+ */
+static bw_action
+msg_identity_late(bw_msg *m, int stage, bw_verdict *v)
+{
+	const bw_conf *c = &m->pol->conf;
+	char why[300] = "";
+	int r = msg_resolve_sid(m, stage, why, sizeof(why));
+	bw_action a;
+	unsigned n;
+
+	if (r == SID_WAIT)
+		return BW_ACT_CONTINUE;
+	m->sid_wait = false;
+	if (r == SID_TEMPFAIL) {
+		bw_log(LOG_NOTICE, "%s: from=<%.100s>: sender id from DKIM not known now: %s%s",
+		    m->qid[0] ? m->qid : "-", m->from ? m->from : "", why,
+		    c->mode == BW_MODE_MONITOR ? ": would defer" : "");
+		if (c->mode != BW_MODE_MONITOR) {
+			bw_stats_count("tempfail:identity");
+			verdict_set(v, BW_ACT_TEMPFAIL, "451", "4.4.3", "identity",
+			    "the sender's DKIM key cannot be fetched now, try again later");
+			return BW_ACT_TEMPFAIL;
+		}
+	}
+	if (m->force_set)
+		return BW_ACT_CONTINUE;
+	bw_log(LOG_DEBUG, "%s: sender id %s (%s)", m->qid[0] ? m->qid : "-", m->sender[0] ? m->sender : "-",
+	    m->sid_src < BW_SID__N ? bw_sid_source_name((bw_sid_source)m->sid_src) : "no source gave one");
+	if ((a = msg_identity_checks(m, v)) != BW_ACT_CONTINUE)
+		return a;
+	if (m->sender[0] == 0 || m->hold || (n = msg_rate_rcpts(m)) == 0)
+		return BW_ACT_CONTINUE;
+	return msg_rate_take(m, BW_LIM_RCPT, n, v);
 }
 
 /* Is the normalised address the unsubscribe address, with or without a +TOKEN? */
@@ -838,8 +1026,8 @@ msg_rcpt_consent(bw_msg *m, const char *rcpt, bw_verdict *v)
 		m->nexempt++;
 	}
 	if (r->unsub || r->complaint || r->exempt || !msg_consent_applies(m) || m->sclass != BW_SENDER_BULK
-	    || m->force_set)
-		return BW_ACT_CONTINUE;
+	    || m->force_set || m->sid_wait)
+		return BW_ACT_CONTINUE;   /* (the sender id not known yet: at end of message) */
 	/* bulk is known here: one answer per recipient */
 	if ((e = msg_check_rcpt(m, r)) != BW_STORE_OK) {
 		if (c->on_store_error == BW_ON_ACCEPT)
@@ -958,8 +1146,13 @@ bw_msg_header(bw_msg *m, const char *name, const char *value)
 		m->subject = strndup(value, 1000);
 	if (msg_hdr_is(name, "Message-ID") && m->msgid == NULL)
 		m->msgid = strndup(value, 998);
-	if (msg_hdr_is(name, "List-Id"))
+	if (msg_hdr_is(name, "Feedback-ID"))
+		m->has_fbid = true;
+	if (msg_hdr_is(name, "List-Id")) {
 		m->list_id = true;
+		if (m->listid == NULL)
+			m->listid = strndup(value, 300);
+	}
 	else if (msg_hdr_is(name, "List-Unsubscribe"))
 		m->list_unsub = true;
 	else if (msg_hdr_is(name, "Precedence")) {
@@ -980,6 +1173,8 @@ bw_msg_header(bw_msg *m, const char *name, const char *value)
 		else
 			free(m->dkim_names[m->ndkim]), free(m->dkim_values[m->ndkim]);
 	}
+	if (m->sid_wait)
+		msg_identity_header(m, name, value);
 	if (m->unsub == NULL && m->limit == NULL)
 		m->unsub = unsub_new(m->pol);
 	if (m->unsub && m->limit == NULL)
@@ -1020,6 +1215,15 @@ bw_msg_eoh(bw_msg *m, bw_verdict *v)
 		m->outbound = true;
 	if (!m->outbound)
 		return v->action = done;
+	if (m->sid_wait) {
+		bw_action a;
+		bw_dkim_stream_eoh(m->dkim_s);
+		if ((a = msg_identity_late(m, SID_AT_EOH, v)) != BW_ACT_CONTINUE)
+			return a;
+		/* a hold, or an id still to come (dkim), is for end of message */
+		if (m->hold || m->sid_wait)
+			done = BW_ACT_CONTINUE;
+	}
 	if (m->sclass == BW_SENDER_TRANSACTIONAL && !m->force_set)
 		return v->action = done;
 	msg_classify(m);
@@ -1052,6 +1256,10 @@ bw_msg_body(bw_msg *m, const char *buf, size_t len)
 
 	if (more == BW_ACT_CONTINUE)
 		msg_raw_add(m, buf, len, false);
+	if (m->sid_wait && bw_dkim_stream_wants_body(m->dkim_s)) {
+		bw_dkim_stream_body(m->dkim_s, buf, len);
+		more = BW_ACT_CONTINUE;
+	}
 	if (!m->checking || m->limit || m->unsub == NULL)
 		return more;
 	if (!unsub_body_feed(m->unsub, buf, len))
@@ -1330,6 +1538,41 @@ msg_add_trace(bw_msg *m, size_t *nadd)
 	}
 }
 
+/* Copies a Feedback-ID field: ':' and what is not printable ASCII
+ * become '_'. Returns the new offset. */
+static size_t
+fbid_field(char *out, size_t o, size_t len, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && o + 1 < len; i++)
+		out[o++] = s[i] == ':' || (unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~' ? '_' : s[i];
+	out[o] = 0;
+	return o;
+}
+
+/* Feedback-ID: LIST:SENDER:bulk:FeedbackID (the part of List-Id in angle
+ * brackets, or 0). */
+static void
+msg_add_feedback_id(bw_msg *m, size_t *nadd)
+{
+	const char *fb = m->pol->conf.feedback_id, *lt, *gt;
+	size_t o;
+
+	if (fb[0] == 0 || m->has_fbid || m->sender[0] == 0)
+		return;
+	if (m->listid && (lt = strchr(m->listid, '<')) && (gt = strchr(lt, '>')) && gt > lt + 1)
+		o = fbid_field(m->fbid, 0, sizeof(m->fbid), lt + 1, (size_t)(gt - lt - 1));
+	else
+		o = fbid_field(m->fbid, 0, sizeof(m->fbid), "0", 1);
+	m->fbid[o++] = ':';
+	o = fbid_field(m->fbid, o, sizeof(m->fbid), m->sender, strlen(m->sender));
+	o += (size_t)snprintf(m->fbid + o, sizeof(m->fbid) - o, ":bulk:");
+	if (o >= sizeof(m->fbid))
+		return;
+	fbid_field(m->fbid, o, sizeof(m->fbid), fb, strlen(fb));
+	m->add[*nadd].name = "Feedback-ID";
+	m->add[(*nadd)++].value = m->fbid;
+}
+
 static void
 msg_add_list_unsubscribe(bw_msg *m, size_t *nadd)
 {
@@ -1441,6 +1684,13 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 
 	memset(v, 0, sizeof(*v));
 	memset(m->add, 0, sizeof(m->add));
+	if (m->sid_wait && m->outbound) {
+		bw_action a = msg_identity_late(m, SID_AT_EOM, v);
+		if (a != BW_ACT_CONTINUE) {
+			msg_summary_unchecked(m, bw_action_name(a));
+			return a;
+		}
+	}
 	if (m->hold)
 		return msg_hold(m, v);
 	if (m->ncomplaint && msg_complaint_report(m, v) == BW_ACT_TEMPFAIL) {
@@ -1528,6 +1778,7 @@ bw_msg_eom(bw_msg *m, bw_verdict *v)
 	if (v->action == BW_ACT_ACCEPT && !v->would) {
 		msg_add_list_unsubscribe(m, &nadd);
 		msg_add_trace(m, &nadd);
+		msg_add_feedback_id(m, &nadd);
 	}
 	snprintf(m->summary, sizeof(m->summary),
 	    "%s: client=%s from=<%.100s> sender=%s rcpt=%u outbound=yes bulk=%s unsub=%s list-unsubscribe=%s "

@@ -416,7 +416,7 @@ bw_feedback_report(const bw_policy *p, bw_store *st, const char *msg, size_t len
 	} else if (r.trace != NULL && !report_trace(p, &r, out)) {
 		out->status = BW_FBR_IGNORED;  /* out->why says why */
 	} else if ((r.trace == NULL /* no login in a report: its domain stands in */
-	    && !bw_sender_id_of(p->conf.sender_identity, r.mail_from, NULL, out->sender))
+	    && !bw_sender_id_of(&p->sid, r.mail_from, NULL, out->sender))
 	    || (out->rcpt[0] == 0 && (r.nrcpt == 0 || !bw_addr_normalise(r.rcpt[0], &no, false,
 	    out->rcpt, sizeof(out->rcpt), err, sizeof(err))))
 	    || !bw_arf_dedupe_key(&r, out->rcpt, key)) {

@@ -11,7 +11,10 @@
  * A now outside that range is refused (the calls say so and change
  * nothing).
  *
- * The wall clock may jump. What each part does then:
+ * The daemon's clock (clock.h) does not follow a step of the system clock
+ * while it runs; the clock may still differ from the last run's after a
+ * restart, and hosts of a fleet share records. What each part does when
+ * now jumps:
  *   rate limiter: never admits more than the burst at once, whichever
  *     way the clock jumps (a jump back empties the bucket as of now);
  *   complaint window: buckets dated in the "future" keep counting until
@@ -19,10 +22,11 @@
  *   sender states: deadlines (grace, incident) are absolute times fixed
  *     when they start and compared with now as given, never moved; a
  *     jump back therefore makes them later, never earlier, and a
- *     suspension never ends by time at all. A jump forward cannot be told
- *     from time passing: it may end a grace period or an incident's
- *     answer time early, which errs on the side of holding mail until an
- *     admin resolves (as the store failing closed does).
+ *     suspension never ends by time at all. Here a jump forward cannot
+ *     be told from time passing; clock.h keeps the daemon's now from
+ *     jumping forward, so only a restart onto a clock that is ahead (or a
+ *     host of a fleet whose clock is) can end a grace period or an
+ *     incident's answer time early.
  */
 #ifndef BW_RATE_H
 #define BW_RATE_H

@@ -6,6 +6,7 @@
  *   answer:   one byte bw_spf_result, then a sentence (no NUL)
  */
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns_zone.h>
 
+#include "dns.h"
 #include "spf.h"
 
 #define SPF_MSG_MAX   1100             /* a question: 46 + 255 + 320 and NULs */
@@ -33,6 +35,7 @@ struct bw_spf {
 	pid_t pid;
 	int fd;
 	char *zone;
+	bw_dns_servers ns;     /* SpfNameservers; none: the system's resolver */
 	unsigned timeout_ms;
 };
 
@@ -45,12 +48,16 @@ bw_spf_result_name(bw_spf_result r)
 }
 
 bw_spf *
-bw_spf_new(const char *zone, unsigned timeout_ms)
+bw_spf_new(const char *zone, const char *nameservers, unsigned timeout_ms)
 {
 	bw_spf *s = calloc(1, sizeof(*s));
 
 	if (s == NULL)
 		return NULL;
+	if (nameservers != NULL && nameservers[0] != 0 && !bw_dns_servers_parse(nameservers, &s->ns)) {
+		free(s);
+		return NULL;
+	}
 	if ((s->zone = strdup(zone ? zone : "")) == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s->zone);
 		free(s);
@@ -99,13 +106,106 @@ bw_spf_pid(bw_spf *s)
 
 /* ---------------------------------------------------------------- the child */
 
-static SPF_server_t *
-child_server(const char *zone)
+/*
+ * SpfNameservers. libspf2's resolv layer asks through a resolver state per
+ * thread that it sets up itself (res_ninit, behind a pthread key of its
+ * own): nothing can hand it other servers, and glibc has no res_setservers.
+ * So this small layer of ours answers libspf2's lookups (TXT for records;
+ * A, AAAA, MX and PTR for the mechanisms) by asking the chosen servers with
+ * bw_dns_query, decoding the answer as the resolv layer does. No failure
+ * is hidden: no answer or a broken one is TRY_AGAIN (temperror), NXDOMAIN
+ * is HOST_NOT_FOUND, an answer without records of the type NO_DATA (none).
+ * No libspf2 cache above it: the servers chosen cache, and libspf2's keeps
+ * even a temporary failure for half an hour.
+ */
+static SPF_dns_rr_t *
+ns_lookup(SPF_dns_server_t *d, const char *domain, ns_type type, int should_cache)
 {
+	static unsigned char msg[NS_MAXMSG];   /* the child asks one question at a time */
+	int len = bw_dns_query(d->hook, domain, type, msg, sizeof(msg)), cnt = 0;
+	SPF_dns_rr_t *a;
+	ns_msg m;
+
+	(void)should_cache;
+	if (len < 0 || ns_initparse(msg, len, &m) < 0)
+		return SPF_dns_rr_new_init(d, domain, type, 0, TRY_AGAIN);
+	if (ns_msg_getflag(m, ns_f_rcode) == ns_r_nxdomain)
+		return SPF_dns_rr_new_init(d, domain, type, 0, HOST_NOT_FOUND);
+	if (ns_msg_getflag(m, ns_f_rcode) != ns_r_noerror
+	    || (a = SPF_dns_rr_new_init(d, domain, type, 0, NETDB_SUCCESS)) == NULL)
+		return SPF_dns_rr_new_init(d, domain, type, 0, TRY_AGAIN);
+	for (int i = 0; i < ns_msg_count(m, ns_s_an); i++) {
+		ns_rr rr;
+		const unsigned char *p;
+		size_t n, o = 0;
+		char name[NS_MAXDNAME];
+
+		if (ns_parserr(&m, ns_s_an, i, &rr) < 0) {
+			cnt = 0;   /* a broken reply: no answer */
+			a->herrno = TRY_AGAIN;
+			break;
+		}
+		if (ns_rr_type(rr) != type || ns_rr_class(rr) != ns_c_in)
+			continue;   /* the CNAMEs on the way */
+		p = ns_rr_rdata(rr);
+		n = ns_rr_rdlen(rr);
+		switch (type) {
+		case ns_t_a:
+		case ns_t_aaaa:
+			if (n != (type == ns_t_a ? 4u : 16u) || SPF_dns_rr_buf_realloc(a, cnt, n) != SPF_E_SUCCESS)
+				continue;
+			memcpy(type == ns_t_a ? (void *)&a->rr[cnt]->a : (void *)&a->rr[cnt]->aaaa, p, n);
+			break;
+		case ns_t_mx:
+		case ns_t_ptr:
+			if ((type == ns_t_mx && n < 2)
+			    || ns_name_uncompress(msg, msg + len, type == ns_t_mx ? p + 2 : p, name,
+			        sizeof(name)) < 0
+			    || SPF_dns_rr_buf_realloc(a, cnt, strlen(name) + 1) != SPF_E_SUCCESS)
+				continue;
+			strcpy(type == ns_t_mx ? a->rr[cnt]->mx : a->rr[cnt]->ptr, name);
+			break;
+		case ns_t_txt:
+			/* the record's strings joined without a separator (RFC 7208 3.3) */
+			if (SPF_dns_rr_buf_realloc(a, cnt, n + 1) != SPF_E_SUCCESS)
+				continue;
+			for (size_t j = 0; j < n;) {
+				size_t l = p[j++];
+
+				if (l > n - j)
+					l = n - j;
+				memcpy(a->rr[cnt]->txt + o, p + j, l);
+				o += l;
+				j += l;
+			}
+			a->rr[cnt]->txt[o] = 0;
+			break;
+		default:
+			continue;
+		}
+		cnt++;
+	}
+	a->num_rr = cnt;
+	if (cnt == 0 && a->herrno == NETDB_SUCCESS)
+		a->herrno = NO_DATA;
+	return a;
+}
+
+static SPF_server_t *
+child_server(const char *zone, bw_dns_servers *ns)
+{
+	static SPF_dns_server_t ns_layer;   /* the child's, for its life */
 	SPF_dns_server_t *dns;
 	FILE *fp;
 	char line[2048];
 
+	if (zone[0] == 0 && ns->n > 0) {
+		/* no destroy: libspf2 leaves the layer alone */
+		ns_layer.lookup = ns_lookup;
+		ns_layer.name = "nameservers";
+		ns_layer.hook = ns;
+		return SPF_server_new_dns(&ns_layer, 0);
+	}
 	if (zone[0] == 0)
 		return SPF_server_new(SPF_DNS_CACHE, 0);
 	if ((dns = SPF_dns_zone_new(NULL, "zone", 0)) == NULL || (fp = fopen(zone, "r")) == NULL)
@@ -143,6 +243,21 @@ child_result(SPF_result_t r)
 	}
 }
 
+static bw_spf_result
+child_dns_error(SPF_response_t *resp, char *why, size_t whylen)
+{
+	snprintf(why, whylen, "temperror: DNS failure");
+	for (int i = 0; i < SPF_response_messages(resp); i++) {
+		SPF_error_t *e = SPF_response_message(resp, i);
+
+		if (SPF_error_code(e) == SPF_E_DNS_ERROR) {
+			snprintf(why, whylen, "temperror: %s", SPF_error_message(e));
+			break;
+		}
+	}
+	return BW_SPF_TEMPERROR;
+}
+
 /* The child inherits the filter's mappings (the store's map among them):
  * its address space may grow by SPF_CHILD_AS beyond them. Not under
  * AddressSanitizer, whose shadow memory is mapped on demand. */
@@ -165,7 +280,7 @@ child_limit(void)
 }
 
 static void __attribute__((noreturn))
-child_main(int fd, const char *zone)
+child_main(int fd, const char *zone, bw_dns_servers *ns)
 {
 	SPF_server_t *srv;
 	char q[SPF_MSG_MAX + 1], a[400];
@@ -179,12 +294,13 @@ child_main(int fd, const char *zone)
 		for (long i = 4, max = sysconf(_SC_OPEN_MAX); i < max && i < 65536; i++)
 			close((int)i);
 	child_limit();
-	srv = child_server(zone);
+	srv = child_server(zone, ns);
 	for (;;) {
 		ssize_t n = recv(fd, q, SPF_MSG_MAX, 0);
 		const char *ip, *helo, *from;
 		SPF_request_t *req;
 		SPF_response_t *resp = NULL;
+		SPF_errcode_t err;
 		bw_spf_result r = BW_SPF_TEMPERROR;
 		size_t l;
 
@@ -207,11 +323,17 @@ child_main(int fd, const char *zone)
 					SPF_request_set_helo_dom(req, helo);
 				if (*from)
 					SPF_request_set_env_from(req, from);
-				SPF_request_query_mailfrom(req, &resp);
+				err = SPF_request_query_mailfrom(req, &resp);
 				if (resp != NULL) {
 					r = child_result(SPF_response_result(resp));
 					snprintf(a + 1, sizeof(a) - 1, "%s",
 					    SPF_strresult(SPF_response_result(resp)));
+					/* libspf2 1.2.10 leaves no result when the record
+					   itself could not be fetched: temperror (RFC 7208
+					   4.4), with libspf2's sentence */
+					if (SPF_response_result(resp) == SPF_RESULT_INVALID
+					    && err == SPF_E_DNS_ERROR)
+						r = child_dns_error(resp, a + 1, sizeof(a) - 1);
 					SPF_response_free(resp);
 				}
 			}
@@ -240,7 +362,7 @@ spf_start(bw_spf *s)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		child_main(sv[1], s->zone);
+		child_main(sv[1], s->zone, &s->ns);
 	}
 	close(sv[1]);
 	s->fd = sv[0];

@@ -8,8 +8,10 @@
  * the one answer (BW_SPF_ERROR; a hang is cut off after the timeout and
  * the child killed); the next question starts a new child.
  *
- * Keys come from DNS, or, for closed networks and tests, from a zone file
- * of "domain TXT-value" lines read by the child (libspf2's zone layer).
+ * Records come from DNS: the system's resolver, or name servers of the
+ * configuration's choice (SpfNameservers, through a DNS layer of ours, see
+ * spf.c); or, for closed networks and tests, from a zone file of "domain
+ * TXT-value" lines read by the child (libspf2's zone layer).
  */
 #ifndef BW_SPF_H
 #define BW_SPF_H
@@ -32,9 +34,11 @@ const char *bw_spf_result_name(bw_spf_result r);
 
 typedef struct bw_spf bw_spf;
 
-/* zone: NULL or "" for DNS. timeout_ms: per question. Nothing is started
- * yet. NULL when out of memory. */
-bw_spf *bw_spf_new(const char *zone, unsigned timeout_ms);
+/* zone: NULL or "" for DNS. nameservers: "ADDR[,ADDR...]" (dns.h) to ask
+ * instead of the system's resolver, NULL or "" for it; unused with a zone.
+ * timeout_ms: per question. Nothing is started yet. NULL when out of
+ * memory or when nameservers does not parse. */
+bw_spf *bw_spf_new(const char *zone, const char *nameservers, unsigned timeout_ms);
 void bw_spf_free(bw_spf *s);   /* kills the child */
 
 /* The SPF result for MAIL FROM:<from> (helo when from is empty) from ip.

@@ -5,7 +5,10 @@
 # opendkim-genkey and given to bulkwarden as ReporterKeyFile.
 #
 # The reporter's public key is published by dnsmasq on 127.0.0.53 and
-# looked up there (ReporterNameservers): a real DNS answer.
+# looked up there (ReporterNameservers): a real DNS answer. So are SPF
+# records, asked for by a second daemon ('spf', SpfNameservers) behind its
+# own Postfix listener; its clients pose as 192.0.2.10 with XCLIENT, as
+# libspf2 lets loopback clients pass whatever the record says.
 #
 # The policy, scaled down so that a test can cross it: the complaint rate
 # counts from 10 delivered recipients and 2 distinct complainers; at 10 %
@@ -24,6 +27,7 @@ MSG=$BW_DATA/msg
 ARFSIGN=${ARFSIGN:-$top_builddir/tests/unit/arfsign}
 KEYS=$BW_RUN/keys
 OUTSIDE=127.0.0.2
+XCLIENT_ADDR=192.0.2.10   # TEST-NET-1: the client SPF is checked for
 
 send() {
 	local port=$1 src=$2 tag=$3
@@ -222,8 +226,8 @@ t_intake() {
 	is "it counted for nothing" "$(ctl complaint list mail.example | wc -l)" 1
 }
 
-# (4) the trace token: outbound bulk mail is stamped (with CFBL-Address
-# and CFBL-Feedback-ID); a report whose reporter redacted every address
+# (4) the trace token: outbound bulk mail is stamped (with CFBL-Address,
+# CFBL-Feedback-ID and Feedback-ID); a report whose reporter redacted every address
 # still maps to the sender and recipient through it, and the token copied
 # into another message counts for nothing
 t_trace() {
@@ -235,6 +239,8 @@ t_trace() {
 	like "it carries a trace token" "$tok" '^[a-z2-7]{60,}$'
 	like "and CFBL-Address" "$(sink_headers "$f")" 'CFBL-Address: complaints@bulkwarden\.test; report=arf'
 	like "and CFBL-Feedback-ID, the same token" "$(sink_headers "$f" | tr -d '\r')" "CFBL-Feedback-ID: $tok"
+	like "and Feedback-ID: list, sender, bulk, the mail system" "$(sink_headers "$f" | tr -d '\r')" \
+		'Feedback-ID: news\.example\.com:trace\.example:bulk:bulkwarden-test'
 	trace_report tr1 "t1@bulkwarden.test" "$tok"
 	imp tr1
 	like "a report with every address redacted maps through the token" "$out" \
@@ -288,8 +294,7 @@ EOF
 # (5) SPF of the envelope domain (SpfCheck, records from SpfZoneFile)
 # through Postfix: a crashed SPF helper costs one answer (451 4.7.24), then
 # a new one answers. (libspf2 lets loopback clients pass whatever the
-# record says, so the refusals, 550 5.7.23, are tested in test_enforce
-# with other client addresses.)
+# record says: the refusals, 550 5.7.23, are in (6), from another address.)
 t_spf() {
 	local filter helper
 	send "$PORT_FB" bulk-visible.eml s2 --from news@pass.example --to r1@example.net
@@ -310,6 +315,39 @@ t_spf() {
 	check "the filter process kept running" kill -0 "$filter"
 }
 
+# (6) SPF through real DNS (SpfNameservers): dnsmasq publishes the records
+# and answers REFUSED for any other name; the 'spf' daemon asks it. The
+# client is 192.0.2.10 by XCLIENT, one of InternalHosts: its mail is
+# outbound and unauthenticated, so SPF is checked.
+t_spf_dns() {
+	local x=(--xclient-addr "$XCLIENT_ADDR")
+	if [ "$DNS_OK" != 1 ]; then
+		ok "# SKIP dnsmasq does not serve here: no SPF through DNS"
+		return
+	fi
+	send "$PORT_SPF" bulk-visible.eml sd1 --from news@spf-fail.example --to r1@example.net "${x[@]}"
+	is "SPF fail through DNS (\"v=spf1 -all\"): refused" "$SMTP_REPLY" \
+		"550 5.7.23 SPF check of spf-fail.example failed for $XCLIENT_ADDR"
+	send "$PORT_SPF" bulk-visible.eml sd2 --from news@spf-refused.example --to r1@example.net "${x[@]}"
+	is "no answer from DNS (REFUSED): deferred, SpfOnError tempfail" "$SMTP_REPLY" \
+		"451 4.7.24 SPF check of spf-refused.example could not be checked for $XCLIENT_ADDR, try again later"
+	send "$PORT_SPF" bulk-visible.eml sd3 --from news@spf-pass.example --to r1@example.net "${x[@]}"
+	like "SPF pass through DNS (ip4:$XCLIENT_ADDR): accepted" "$SMTP_REPLY" '^250 '
+	check "the passed message reaches the sink" bw_wait_for 20 at_sink sd3
+	is "the refused message is not at the sink" "$(sink_find sink sd1)" ""
+	is "the deferred message is not at the sink" "$(sink_find sink sd2)" ""
+	check "the three records were asked of dnsmasq" eval \
+		"grep -q 'query\[TXT\] spf-fail.example from' '$BW_RUN/dnsmasq.log' &&
+		 grep -q 'query\[TXT\] spf-refused.example from' '$BW_RUN/dnsmasq.log' &&
+		 grep -q 'query\[TXT\] spf-pass.example from' '$BW_RUN/dnsmasq.log'"
+	check "the log says why, for the client XCLIENT named" grep -q \
+		"from=<news@spf-fail.example> client=$XCLIENT_ADDR: SPF of spf-fail.example failed (fail): refused" \
+		"$(bw_log spf)"
+	check "the deferral is libspf2's temperror, not a lost helper" grep -q \
+		"SPF of spf-refused.example could not be checked (temperror: .*spf-refused.example.*): deferred" \
+		"$(bw_log spf)"
+}
+
 # ---------------------------------------------------------------- setup
 ready=1
 require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
@@ -324,7 +362,7 @@ if [ "$ready" = 1 ]; then
 fi
 [ "$ready" = 1 ] || tap_done
 
-bw_free_port PORT_FB && bw_free_port PORT_SINK
+bw_free_port PORT_FB && bw_free_port PORT_SINK && bw_free_port PORT_SPF
 mkdir -p "$KEYS"
 opendkim-genkey -D "$KEYS" -d fbl.example.net -s s1 >/dev/null 2>&1
 printf 's1._domainkey.fbl.example.net %s\n' "$(grep -o '"[^"]*"' "$KEYS/s1.txt" | tr -d '"\n')" \
@@ -336,15 +374,21 @@ check "the reporter's key is in ReporterKeyFile" grep -q '^s1._domainkey.fbl.exa
 # dnsmasq cannot run here
 KEYSRC=(ReporterKeyFile "$KEYS/reporters.keys")
 DNS_ADDR=127.0.0.53
+DNS_OK=0
 if bw_have dnsmasq; then
 	val=$(sed 's/^[^ ]* //' "$KEYS/reporters.keys")
+	# and SPF records for (6): 192.0.2.10 may send for spf-pass.example,
+	# nobody for spf-fail.example; names it has no record of are REFUSED
 	setsid dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$DNS_ADDR" \
 		--port=53 --user=root --log-queries --log-facility="$BW_RUN/dnsmasq.log" \
-		--txt-record="s1._domainkey.fbl.example.net,${val:0:200},${val:200}" </dev/null >/dev/null 2>&1 &
+		--txt-record="s1._domainkey.fbl.example.net,${val:0:200},${val:200}" \
+		--txt-record="spf-pass.example,v=spf1 ip4:$XCLIENT_ADDR -all" \
+		--txt-record="spf-fail.example,v=spf1 -all" </dev/null >/dev/null 2>&1 &
 	bw_track_pid "$!"
 	if bw_wait_for 5 eval "dig +time=1 +tries=1 +short @$DNS_ADDR TXT s1._domainkey.fbl.example.net | grep -q DKIM1"; then
 		ok "dnsmasq on $DNS_ADDR publishes the reporter's key"
 		KEYSRC=(ReporterNameservers "$DNS_ADDR")
+		DNS_OK=1
 	else
 		ok "# SKIP dnsmasq cannot serve on $DNS_ADDR: the key comes from ReporterKeyFile"
 	fi
@@ -367,7 +411,7 @@ printf 'k1 %s\n' 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f
 chown "$BW_USER" "$KEYS/tokens.key"
 chmod 600 "$KEYS/tokens.key"
 if bw_start fb RequireConsent no StatsInterval 1s TrustedReporters fbl.example.net \
-	TokenKeyFile "$KEYS/tokens.key" CFBLAddress complaints@bulkwarden.test \
+	TokenKeyFile "$KEYS/tokens.key" CFBLAddress complaints@bulkwarden.test FeedbackID bulkwarden-test \
 	NotifyCommand "$BW_RUN/notify/run" SpfCheck yes SpfZoneFile "$KEYS/spf.zone" \
 	"${KEYSRC[@]}" ComplaintMinVolume 10 ComplaintMinRecipients 2 \
 	ThrottleAt 10% GraceAt 25% GracePeriod 3s IncidentDeadline 4s \
@@ -377,8 +421,17 @@ else
 	not_ok "daemon 'fb' starts"
 	tap_done
 fi
+# SPF through DNS, no zone file: a daemon of its own, as the SPF keys
+# need a restart
+if bw_start spf SpfCheck yes SpfNameservers "$DNS_ADDR" InternalHosts "127.0.0.1,::1,$XCLIENT_ADDR"; then
+	ok "daemon 'spf' starts"
+else
+	not_ok "daemon 'spf' starts"
+fi
 if sink_start sink "$PORT_SINK"; then ok "smtp-sink listens"; else not_ok "smtp-sink starts"; ready=0; fi
-pf_setup pf "$PORT_SINK" "$PORT_FB=inet:127.0.0.1:${BW_PORT[fb]}"
+pf_setup pf "$PORT_SINK" "$PORT_FB=inet:127.0.0.1:${BW_PORT[fb]}" "$PORT_SPF=inet:127.0.0.1:${BW_PORT[spf]}"
+# XCLIENT from the tests' own client only; the address it names relays
+pf_postconf pf "smtpd_authorized_xclient_hosts=127.0.0.1" "mynetworks=127.0.0.0/8 $XCLIENT_ADDR/32"
 if pf_start pf; then ok "private Postfix listens"; else not_ok "private Postfix starts"; ready=0; fi
 [ "$ready" = 1 ] || tap_done
 
@@ -392,9 +445,13 @@ diag "--- t_trace"
 t_trace
 diag "--- t_spf"
 t_spf
+diag "--- t_spf_dns"
+t_spf_dns
 
 bw_stop fb
 is "daemon 'fb' exits with status 0 on SIGTERM" "$?" 0
+bw_stop spf
+is "daemon 'spf' exits with status 0 on SIGTERM" "$?" 0
 pf_stop pf
 check_no_sanitizer_reports
 tap_done

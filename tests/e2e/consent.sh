@@ -316,11 +316,81 @@ t_rate() {
 	check "rate: it reaches the sink" bw_wait_for 20 at_sink k10c
 }
 
+# (11) SenderIdentity "dkim header domain" (daemon "ident"): a DKIM
+# signature that verifies names the sender; without one, the header a
+# trusted upstream set; else the envelope domain. Consent waits for the id
+# and is looked up at end of message (ConsentAtEnd remove).
+# ident_msg TAG CUSTOMER [SIGN-DOMAIN [TAMPER]]: bulk-visible.eml with an
+# X-Customer header (none when CUSTOMER is -), signed by SIGN-DOMAIN, and
+# its body changed after signing when TAMPER is given
+ident_msg() {
+	local tag=$1 cust=$2 dom=${3:-} f
+	f=$(mk_msg "$MSG/bulk-visible.eml" "$tag")
+	[ "$cust" = - ] || sed -i "1i X-Customer: $cust" "$f"
+	if [ -n "$dom" ]; then
+		"$ARFSIGN" "$dom" sel "$BW_RUN/keys/$dom.private" <"$f" >"$f.signed" && mv "$f.signed" "$f"
+		[ -z "${4:-}" ] || sed -i 's/forty new varieties/fifty new varieties/' "$f"
+	fi
+	echo "$f"
+}
+
+t_identity() {
+	local held0
+	ctl_i() { bw_ctl ident "$@"; }
+	ctl_i consent add cust-42 ann@example.net --method double-opt-in --source https://example.com/c42 \
+		>/dev/null 2>&1
+	ctl_i consent add signed.example bob@example.net --method double-opt-in \
+		--source https://signed.example/join >/dev/null 2>&1
+	is "identity: consent records for cust-42 and signed.example" "$?" 0
+	# the trusted upstream's header: RCPTs wait, bob is removed at the end
+	swaks_send "$PORT_I" "$(ident_msg id1 cust-42)" --to ann@example.net,bob@example.net
+	like "header identity: accepted" "$SMTP_REPLY" '^250 '
+	is "header identity: RCPT of bob waits for the sender id" "$(rcpt_reply bob@example.net | cut -c1-3)" 250
+	is "header identity: only cust-42's consenting recipient reached the sink" "$(rcpts_at_sink id1)" \
+		"ann@example.net"
+	check "header identity: the log names the sender id" \
+		eval "grep -q 'sender=cust-42 rcpt=<bob@example.net> removed: no consent record' '$(bw_log ident)'"
+	# a signature that verifies wins over the header
+	swaks_send "$PORT_I" "$(ident_msg id2 cust-42 signed.example)" --to ann@example.net,bob@example.net
+	like "DKIM identity: accepted" "$SMTP_REPLY" '^250 '
+	is "DKIM identity: only signed.example's consenting recipient reached the sink" \
+		"$(rcpts_at_sink id2)" "bob@example.net"
+	# the body changed after signing: no DKIM id, the header's is used
+	swaks_send "$PORT_I" "$(ident_msg id3 cust-42 signed.example tamper)" --to ann@example.net,bob@example.net
+	is "forged DKIM: the header's sender again" "$(rcpts_at_sink id3)" "ann@example.net"
+	check "forged DKIM: the sink's copy is the tampered one" \
+		eval "grep -q 'fifty new varieties' '$(sink_find sink id3)'"
+	# neither: the envelope domain, which has no consent for anybody
+	swaks_send "$PORT_I" "$(ident_msg id4 -)" --to ann@example.net,bob@example.net
+	like "no DKIM, no header: the envelope domain lacks consent: 550 for the message" "$SMTP_REPLY" \
+		'^550 5\.7\.1 2 recipients lack consent for bulk mail from example\.com, first <ann@example\.net>'
+	is "no DKIM, no header: nothing at the sink" "$(sink_find sink id4)" ""
+	# a suspended customer behind the shared envelope is held, the others go on
+	ctl_i sender suspend cust-42 --note "e2e" >/dev/null 2>&1
+	held0=$(pf_queue pf | grep -c '^[0-9A-Za-z]*!')
+	swaks_send "$PORT_I" "$(ident_msg id5 cust-42)" --to ann@example.net
+	like "suspended customer: the MTA accepts the mail" "$SMTP_REPLY" '^250 '
+	check "suspended customer: held in Postfix's hold queue" \
+		bw_wait_for 10 eval '[ "$(pf_queue pf | grep -c "^[0-9A-Za-z]*!")" -gt "$held0" ]'
+	check "suspended customer: the log says held for cust-42" \
+		eval "grep -q 'sender=cust-42 rcpt=1 outbound=yes action=hold' '$(bw_log ident)'"
+	like "suspended customer: sender show lists the held id" "$(ctl_i sender show cust-42 2>&1)" \
+		"held: +1 message"
+	ctl_i consent add cust-7 cy@example.net --method double-opt-in --source https://example.com/c7 \
+		>/dev/null 2>&1
+	swaks_send "$PORT_I" "$(ident_msg id6 cust-7)" --to cy@example.net
+	like "another customer behind the same envelope: accepted" "$SMTP_REPLY" '^250 '
+	is "another customer: delivered" "$(rcpts_at_sink id6)" "cy@example.net"
+}
+
 # ---------------------------------------------------------------- setup
 ready=1
 require "running as root (private Postfix, daemon drops privileges)" test "$(id -u)" -eq 0 || ready=0
 require "Postfix is installed" bw_have postfix postconf postqueue postsuper smtp-sink || ready=0
 require "swaks and curl are installed" bw_have swaks curl || ready=0
+require "opendkim-genkey is installed" bw_have opendkim-genkey || ready=0
+ARFSIGN=${ARFSIGN:-$top_builddir/tests/unit/arfsign}
+require "arfsign is built ($ARFSIGN)" test -x "$ARFSIGN" || ready=0
 require "bulkwarden is built ($BW_BIN)" test -x "$BW_BIN" || ready=0
 require "bulkwardenctl is built ($BW_CTL)" test -x "$BW_CTL" || ready=0
 if [ "$ready" = 1 ]; then
@@ -330,6 +400,7 @@ fi
 [ "$ready" = 1 ] || tap_done
 
 bw_free_port PORT_C && bw_free_port PORT_DEAD && bw_free_port PORT_SINK && bw_free_port PORT_HTTP &&
+	bw_free_port PORT_I &&
 	bw_free_port PORT_R && bw_free_port port && BW_PORT[redisd]=$port
 mkdir -p "$BW_RUN/keys"
 printf 'k1 %s\n' 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0 >"$BW_RUN/keys/tokens.key"
@@ -352,9 +423,23 @@ if bw_start deadstore RequireConsent yes PolicyFile "$BW_RUN/keys/policy" \
 else
 	not_ok "daemon 'deadstore' starts with a store it cannot open"
 fi
+# the signer's key, as opendkim-genkey makes it, in the key file
+opendkim-genkey -D "$BW_RUN/keys" -d signed.example -s sel >/dev/null 2>&1 &&
+	mv "$BW_RUN/keys/sel.private" "$BW_RUN/keys/signed.example.private" &&
+	printf 'sel._domainkey.signed.example %s\n' "$(grep -o '"[^"]*"' "$BW_RUN/keys/sel.txt" | tr -d '"\n')" \
+		>"$BW_RUN/keys/dkim.keys"
+chown -R "$BW_USER" "$BW_RUN/keys"
+if bw_start ident RequireConsent yes PolicyFile "$BW_RUN/keys/policy" SenderIdentity "dkim header domain" \
+	SenderIdHeader X-Customer TrustedUpstreamHosts 127.0.0.1 ReporterKeyFile "$BW_RUN/keys/dkim.keys" \
+	HoldReleaseCommand "postsuper -c $BW_RUN/pf/etc -H"; then
+	ok "daemon 'ident' starts"
+else
+	not_ok "daemon 'ident' starts"
+fi
 if sink_start sink "$PORT_SINK"; then ok "smtp-sink listens"; else not_ok "smtp-sink starts"; ready=0; fi
 pf_setup pf "$PORT_SINK" "$PORT_C=inet:127.0.0.1:${BW_PORT[consent]}" \
-	"$PORT_DEAD=inet:127.0.0.1:${BW_PORT[deadstore]}" "$PORT_R=inet:127.0.0.1:${BW_PORT[redisd]}"
+	"$PORT_DEAD=inet:127.0.0.1:${BW_PORT[deadstore]}" "$PORT_R=inet:127.0.0.1:${BW_PORT[redisd]}" \
+	"$PORT_I=inet:127.0.0.1:${BW_PORT[ident]}"
 if pf_start pf; then ok "private Postfix listens"; else not_ok "private Postfix starts"; ready=0; fi
 check "the one-click listener accepts connections" bw_wait_for 10 bw_port_listening "$PORT_HTTP" || ready=0
 [ "$ready" = 1 ] || tap_done
@@ -365,6 +450,7 @@ run_case t_unsubscribe_by_mail
 run_case t_one_click
 run_case t_forget
 run_case t_suspended_held
+run_case t_identity
 run_case t_rate
 run_case t_store_down
 run_case t_kill_during_import
@@ -373,6 +459,7 @@ run_case t_redis_store
 bw_stop consent
 is "daemon 'consent' exits with status 0 on SIGTERM" "$?" 0
 bw_stop deadstore
+bw_stop ident
 pf_stop pf
 check_no_sanitizer_reports
 tap_done

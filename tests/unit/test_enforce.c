@@ -126,7 +126,7 @@ suppressed(bw_store *st, const char *sender, const char *rcpt)
 	"News of the week.\r\n\r\nUnsubscribe: https://example.com/u/abc\r\n"
 
 typedef struct result {
-	bw_action from, rcpt[8], eom;
+	bw_action from, rcpt[8], eoh, eom;
 	bw_verdict rv[8], v;
 	char del[8][80];
 	int ndel;
@@ -162,7 +162,12 @@ send(bw_policy *p, bw_store *st, const char *addr, const char *from, const char 
 		snprintf(name, sizeof(name), "%.*s", (int)(colon - hdrs[i]), hdrs[i]);
 		bw_msg_header(m, name, colon + 2);
 	}
-	if (bw_msg_eoh(m, &v) == BW_ACT_CONTINUE && body)
+	r->eoh = bw_msg_eoh(m, &v);
+	if (r->eoh == BW_ACT_REJECT || r->eoh == BW_ACT_TEMPFAIL) {
+		r->v = v;   /* the MTA asks no more */
+		goto out;
+	}
+	if (r->eoh == BW_ACT_CONTINUE && body)
 		bw_msg_body(m, body, strlen(body));
 	r->eom = bw_msg_eom(m, &r->v);
 	for (const char *const *d = bw_msg_del_rcpts(m); d && *d; d++)
@@ -373,7 +378,7 @@ END_TEST
 
 /* the sender record of example.com (news@example.com from an internal host) */
 static void
-sender_put(bw_store *st, const char *state, bw_time_ms grace_until)
+sender_put_as(bw_store *st, const char *id, const char *state, bw_time_ms grace_until)
 {
 	bw_sender_rec r;
 	char *js;
@@ -394,8 +399,14 @@ sender_put(bw_store *st, const char *state, bw_time_ms grace_until)
 	}
 	js = bw_sender_rec_to_json(&r);
 	ck_assert_ptr_nonnull(js);
-	ck_assert_int_eq(bw_store_put(st, BW_TBL_SENDER, "example.com", js), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_put(st, BW_TBL_SENDER, id, js), BW_STORE_OK);
 	free(js);
+}
+
+static void
+sender_put(bw_store *st, const char *state, bw_time_ms grace_until)
+{
+	sender_put_as(st, "example.com", state, grace_until);
 }
 
 static int
@@ -973,6 +984,188 @@ START_TEST(sender_class_policy)
 }
 END_TEST
 
+/* ---- SenderIdentity: a header of a trusted upstream ---- */
+
+#define HDR_ID "SenderIdentity header domain\nSenderIdHeader X-Customer\nTrustedUpstreamHosts 10.9.0.0/16\n"
+
+START_TEST(identity_from_trusted_header)
+{
+	bw_policy *p = policy_with(HDR_ID);
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", "<bob@example.net>", NULL };
+	const char *hdrs[] = { "X-Customer:  cust-42 ", "X-Customer: cust-7", "List-Id: <l.example>", NULL };
+	result r;
+
+	consent_put(st, "cust-42", "ann@example.net", BW_CM_DOUBLE_OPT_IN, NOW - 86400);
+	consent_put(st, "example.com", "bob@example.net", BW_CM_DOUBLE_OPT_IN, NOW - 86400);
+	/* from the upstream: the first header names the sender; consent waits
+	   for it, so every RCPT goes on and bob (no consent for cust-42) is
+	   removed at the end */
+	send(p, st, "10.9.1.2", "<news@example.com>", rc, hdrs, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.rcpt[0], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.rcpt[1], BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	ck_assert_int_eq(r.ndel, 1);
+	ck_assert_str_eq(r.del[0], "<bob@example.net>");
+	/* the same header from a client that is internal but no upstream: not
+	   believed, the envelope domain is the sender (ann has no consent) */
+	send(p, st, "10.1.2.3", "<news@example.com>", rc, hdrs, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	ck_assert_int_eq(r.ndel, 1);
+	ck_assert_str_eq(r.del[0], "<ann@example.net>");
+	/* from the upstream without the header: the next source, the domain */
+	send(p, st, "10.9.1.2", "<news@example.com>", rc, list_hdrs, BODY_OK, &r);
+	ck_assert_int_eq(r.ndel, 1);
+	ck_assert_str_eq(r.del[0], "<ann@example.net>");
+	/* a header that is no sender id (white space inside) gives none */
+	{
+		const char *bad[] = { "X-Customer: cust 42", "List-Id: <l.example>", NULL };
+		bw_policy *p2 = policy_with("SenderIdentity header\nSenderIdHeader X-Customer\n"
+		    "TrustedUpstreamHosts 10.9.0.0/16\nConsentAtEnd reject\n");
+		send(p2, st, "10.9.1.2", "<news@example.com>", rc, bad, BODY_OK, &r);
+		ck_assert_int_eq(r.eom, BW_ACT_REJECT);
+		ck_assert_str_eq(r.v.text, "2 recipients lack consent for bulk mail from this sender, first "
+		    "<ann@example.net> (no sender identity to look consent up for)");
+		bw_policy_unref(p2);
+	}
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(identity_header_state_and_rates)
+{
+	bw_policy *p = policy_with(HDR_ID "RequireConsent no\nMessageRate 1/1h\nRecipientRate 3/1h\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", "<bob@example.net>", NULL };
+	const char *rc1[] = { "<cy@example.net>", NULL };
+	const char *h42[] = { "X-Customer: cust-42", "List-Id: <l.example>", NULL };
+	const char *h7[] = { "X-Customer: cust-7", "List-Id: <l.example>", NULL };
+	const char *h9[] = { "X-Customer: cust-9", "Subject: hi", NULL };
+	result r;
+	int n = 0;
+
+	/* the rates are the header's sender's, taken at end of headers */
+	send(p, st, "10.9.1.2", "<news@example.com>", rc, h42, BODY_OK, &r);
+	ck_assert_int_eq(r.eoh, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	send(p, st, "10.9.1.2", "<news@example.com>", rc1, h42, BODY_OK, &r);
+	ck_assert_int_eq(r.from, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eoh, BW_ACT_TEMPFAIL);
+	ck_assert_str_eq(r.v.rcode, "451");
+	ck_assert_str_eq(r.v.xcode, "4.7.1");
+	ck_assert_str_eq(r.v.text, "sender cust-42 is over its message rate 1/1h, try again in 3600 seconds");
+	/* another customer behind the same envelope has its own; four
+	   recipients at once never fit a burst of three */
+	{
+		const char *rc4[] = { "<a@example.net>", "<b@example.net>", "<c@example.net>", "<d@example.net>",
+		    NULL };
+		send(p, st, "10.9.1.2", "<news@example.com>", rc4, h7, BODY_OK, &r);
+		ck_assert_int_eq(r.eoh, BW_ACT_REJECT);
+		ck_assert_str_eq(r.v.rcode, "550");
+		ck_assert_str_eq(r.v.text, "sender cust-7: more recipients at once than its recipient rate 3/1h "
+		    "allows");
+	}
+	/* a suspended customer's mail is held, even when it is not bulk */
+	sender_put_as(st, "cust-9", "suspended", 0);
+	send(p, st, "10.9.1.2", "<news@example.com>", rc1, h9, "hello\r\n", &r);
+	ck_assert_int_eq(r.eoh, BW_ACT_CONTINUE);
+	ck_assert_int_eq(r.eom, BW_ACT_HOLD);
+	ck_assert_str_eq(r.v.text, "bulkwarden: sender cust-9 suspended");
+	ck_assert_int_eq(bw_sender_held_scan(st, "cust-9", held_count, &n), BW_STORE_OK);
+	ck_assert_int_eq(n, 1);
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(identity_login_before_header)
+{
+	bw_policy *p = policy_with("SenderIdentity login header domain\nSenderIdHeader X-Customer\n"
+	    "TrustedUpstreamHosts 10.9.0.0/16\nRequireConsent no\nMessageRate 1/1h\n");
+	bw_store *st = store_new();
+	const char *rc1[] = { "<cy@example.net>", NULL };
+	bw_msg *m;
+	bw_verdict v;
+
+	/* a login settles it at MAIL FROM: the rate applies there */
+	for (int i = 0; i < 2; i++) {
+		m = bw_msg_new(p, st, NOW);
+		bw_msg_connect(m, "10.9.1.2", "client.example");
+		ck_assert_int_eq(bw_msg_envfrom(m, "<news@example.com>", "alice", &v),
+		    i == 0 ? BW_ACT_CONTINUE : BW_ACT_TEMPFAIL);
+		if (i == 1)
+			ck_assert_str_eq(v.text, "sender alice is over its message rate 1/1h, try again in 3600 "
+			    "seconds");
+		bw_msg_free(m);
+	}
+	(void)rc1;
+	bw_store_close(st);
+	bw_policy_unref(p);
+}
+END_TEST
+
+START_TEST(identity_config_errors)
+{
+	static const struct { const char *conf, *err; } bad[] = {
+		{ "SenderIdentity header\nTrustedUpstreamHosts 10.0.0.1\n",
+		  "SenderIdentity header needs SenderIdHeader, a header name (\"\" is not one)" },
+		{ "SenderIdentity header\nSenderIdHeader X-C\n",
+		  "SenderIdentity header needs TrustedUpstreamHosts: no client would be believed" },
+		{ "SenderIdentity header\nSenderIdHeader X:C\nTrustedUpstreamHosts 10.0.0.1\n",
+		  "SenderIdHeader, a header name (\"X:C\" is not one)" },
+		{ "SenderIdentity login sasl\n",
+		  "SenderIdentity \"login sasl\": unknown source \"sasl\"" },
+		{ "SenderIdentity domain, login-or-domain\n", "SenderIdentity \"domain, login-or-domain\": domain "
+		  "named twice" },
+		{ "SenderIdentity \"\"\n", "SenderIdentity \"\": no source named" },
+		{ "SenderIdentity header\nSenderIdHeader X-C\nTrustedUpstreamHosts 10.0.0.300\n",
+		  "TrustedUpstreamHosts" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bw_errs e = { 0 };
+		ck_assert_ptr_null(policy_full(bad[i].conf, "", &e));
+		ck_assert_msg(e.n && strstr(e.msg[0], bad[i].err), "%zu: %s", i, e.n ? e.msg[0] : "");
+		bw_errs_free(&e);
+	}
+}
+END_TEST
+
+START_TEST(feedback_id_header)
+{
+	bw_policy *p = policy_with("RequireConsent no\nFeedbackID esp-1\n");
+	bw_store *st = store_new();
+	const char *rc[] = { "<ann@example.net>", NULL };
+	const char *own[] = { "List-Id: <news.example.net>", "Feedback-ID: c1:x:y:z", NULL };
+	const char *odd[] = { "List-Id: Odd <a:b c.example>", NULL };
+	const char *none[] = { "Precedence: bulk", NULL };
+	result r;
+
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, list_hdrs, BODY_OK, &r);
+	ck_assert_int_eq(r.eom, BW_ACT_ACCEPT);
+	ck_assert_str_eq(r.hdr[1], "Feedback-ID: news.example.net:example.com:bulk:esp-1");
+	/* colons and blanks in a field would shift the fields: '_' */
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, odd, BODY_OK, &r);
+	ck_assert_str_eq(r.hdr[1], "Feedback-ID: a_b_c.example:example.com:bulk:esp-1");
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, none, BODY_OK, &r);
+	ck_assert_str_eq(r.hdr[1], "Feedback-ID: 0:example.com:bulk:esp-1");
+	/* the sender's own stays alone */
+	send(p, st, "127.0.0.1", "<news@example.com>", rc, own, BODY_OK, &r);
+	ck_assert_str_eq(r.hdr[1], "");
+	bw_store_close(st);
+	bw_policy_unref(p);
+	{
+		bw_errs e = { 0 };
+		ck_assert_ptr_null(policy_full("FeedbackID a:b\n", "", &e));
+		ck_assert_msg(e.n && strstr(e.msg[0], "FeedbackID \"a:b\": want one word without colons"), "%s",
+		    e.n ? e.msg[0] : "");
+		bw_errs_free(&e);
+	}
+}
+END_TEST
+
 static Suite *
 enforce_suite(void)
 {
@@ -998,6 +1191,11 @@ enforce_suite(void)
 	tcase_add_test(t, config_needs_token_key);
 	tcase_add_test(t, sender_class_policy);
 	tcase_add_test(t, suspended_sender_is_held);
+	tcase_add_test(t, identity_from_trusted_header);
+	tcase_add_test(t, identity_header_state_and_rates);
+	tcase_add_test(t, identity_login_before_header);
+	tcase_add_test(t, identity_config_errors);
+	tcase_add_test(t, feedback_id_header);
 	tcase_add_test(t, suspended_transactional_mail_is_held_too);
 	tcase_add_test(t, on_suspended_reject_and_tempfail);
 	tcase_add_test(t, grace_runs_out_into_suspension);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "rate.h"
 #include "store.h"
 
@@ -1011,6 +1012,37 @@ END_TEST
 
 /* ---------------------------------------------------------------- main */
 
+/* ---- the clock ---- */
+
+START_TEST(test_clock_ignores_steps)
+{
+	int64_t wall0 = 1796600000000LL, mono0 = 5000;
+
+	/* ten seconds on: the wall clock kept pace */
+	ck_assert_int_eq(bw_clock_skew(wall0, mono0, wall0 + 10000, mono0 + 10000), 0);
+	/* an hour's step forward (an admin's date): the clock reads ten
+	   seconds on, not an hour; a grace period ends no earlier */
+	ck_assert_int_eq(bw_clock_skew(wall0, mono0, wall0 + 10000 + BW_HOUR_MS, mono0 + 10000), BW_HOUR_MS);
+	/* a step back likewise */
+	ck_assert_int_eq(bw_clock_skew(wall0, mono0, wall0 - 50000, mono0 + 10000), -60000);
+}
+END_TEST
+
+START_TEST(test_clock_now)
+{
+	struct timespec ts;
+	int64_t a = bw_clock_now_ms(), b, wall;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	b = bw_clock_now_ms();
+	ck_assert(b >= a);
+	/* with the system clock left alone, it is the wall clock */
+	ck_assert_msg(wall - a >= -5 && wall - a <= 1000, "clock %lld, wall %lld", (long long)a, (long long)wall);
+	ck_assert_int_eq(bw_clock_now(), (time_t)(bw_clock_now_ms() / 1000));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1019,6 +1051,10 @@ main(void)
 	SRunner *sr;
 	int failed;
 
+	tc = tcase_create("clock");
+	tcase_add_test(tc, test_clock_ignores_steps);
+	tcase_add_test(tc, test_clock_now);
+	suite_add_tcase(s, tc);
 	tc = tcase_create("gcra");
 	tcase_add_test(tc, test_gcra_burst_then_rate);
 	tcase_add_test(tc, test_gcra_many);
