@@ -909,7 +909,8 @@ msg_store_state_what(bw_msg *m, bw_store_err e, const char *what)
 	}
 	if (!atomic_exchange(&store_failing, true))
 		bw_log(LOG_ERR, "%s: %s lookup failed: %s; OnStoreError %s applies until it answers",
-		    m->qid[0] ? m->qid : "-", what, m->st ? bw_store_last_error(m->st) : "the store is not open",
+		    m->qid[0] ? m->qid : "-", what, m->st == NULL ? "the store is not open"
+		    : bw_store_last_error(m->st)[0] ? bw_store_last_error(m->st) : bw_store_strerror(e),
 		    m->pol->conf.on_store_error == BW_ON_ACCEPT ? "accept" : "tempfail");
 }
 

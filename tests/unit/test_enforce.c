@@ -76,6 +76,17 @@ policy_full(const char *extra, const char *policy_lines, bw_errs *errs)
 	return bw_policy_load(path, errs);
 }
 
+/* A configuration that must be refused, with want in its first error. */
+static void
+refused(const char *extra, const char *policy_lines, const char *want)
+{
+	bw_errs e = { 0 };
+
+	ck_assert_ptr_null(policy_full(extra, policy_lines, &e));
+	ck_assert_msg(e.n && strstr(e.msg[0], want), "%s: %s", want, e.n ? e.msg[0] : "(no error)");
+	bw_errs_free(&e);
+}
+
 static void
 consent_put(bw_store *st, const char *sender, const char *rcpt, bw_consent_method m, int64_t at)
 {
@@ -639,32 +650,16 @@ START_TEST(sender_class_rates)
 	bw_policy_unref(p);
 	/* a bad rate in the policy file is an error naming the line */
 	bw_errs_free(&e);
-	memset(&e, 0, sizeof(e));
-	ck_assert_ptr_null(policy_full("", "sender-class big message-rate=lots\n", &e));
-	ck_assert_msg(e.n && strstr(e.msg[0], "message-rate"), "%s", e.n ? e.msg[0] : "");
-	bw_errs_free(&e);
+	refused("", "sender-class big message-rate=lots\n", "message-rate");
 }
 END_TEST
 
 START_TEST(rate_config_errors)
 {
-	bw_errs e = { 0 };
-
-	ck_assert_ptr_null(policy_full("MessageRate 10\n", "", &e));
-	ck_assert_msg(e.n && strstr(e.msg[0], "MessageRate: \"10\" is not N/TIME"), "%s", e.n ? e.msg[0] : "");
-	bw_errs_free(&e);
-	memset(&e, 0, sizeof(e));
-	ck_assert_ptr_null(policy_full("RecipientRate 10/0s\n", "", &e));
-	ck_assert_msg(e.n && strstr(e.msg[0], "RecipientRate"), "%s", e.n ? e.msg[0] : "");
-	bw_errs_free(&e);
-	memset(&e, 0, sizeof(e));
-	ck_assert_ptr_null(policy_full("ThrottleFactor 1.5\n", "", &e));
-	ck_assert_msg(e.n && strstr(e.msg[0], "ThrottleFactor"), "%s", e.n ? e.msg[0] : "");
-	bw_errs_free(&e);
-	memset(&e, 0, sizeof(e));
-	ck_assert_ptr_null(policy_full("OnSuspended drop\n", "", &e));
-	ck_assert_msg(e.n && strstr(e.msg[0], "OnSuspended"), "%s", e.n ? e.msg[0] : "");
-	bw_errs_free(&e);
+	refused("MessageRate 10\n", "", "MessageRate: \"10\" is not N/TIME");
+	refused("RecipientRate 10/0s\n", "", "RecipientRate");
+	refused("ThrottleFactor 1.5\n", "", "ThrottleFactor");
+	refused("OnSuspended drop\n", "", "OnSuspended");
 }
 END_TEST
 
@@ -699,13 +694,7 @@ START_TEST(complaint_report_intake)
 	bw_store_close(st);
 	bw_policy_unref(p);
 	/* ComplaintAddress without TrustedReporters: a configuration error */
-	{
-		bw_errs e = { 0 };
-		ck_assert_ptr_null(policy_full("ComplaintAddress complaints@example.com\n", "", &e));
-		ck_assert_msg(e.n && strstr(e.msg[0], "ComplaintAddress needs TrustedReporters"), "%s",
-		    e.n ? e.msg[0] : "");
-		bw_errs_free(&e);
-	}
+	refused("ComplaintAddress complaints@example.com\n", "", "ComplaintAddress needs TrustedReporters");
 }
 END_TEST
 
@@ -1124,12 +1113,8 @@ START_TEST(identity_config_errors)
 		  "TrustedUpstreamHosts" },
 	};
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		bw_errs e = { 0 };
-		ck_assert_ptr_null(policy_full(bad[i].conf, "", &e));
-		ck_assert_msg(e.n && strstr(e.msg[0], bad[i].err), "%zu: %s", i, e.n ? e.msg[0] : "");
-		bw_errs_free(&e);
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		refused(bad[i].conf, "", bad[i].err);
 }
 END_TEST
 
@@ -1156,13 +1141,7 @@ START_TEST(feedback_id_header)
 	ck_assert_str_eq(r.hdr[1], "");
 	bw_store_close(st);
 	bw_policy_unref(p);
-	{
-		bw_errs e = { 0 };
-		ck_assert_ptr_null(policy_full("FeedbackID a:b\n", "", &e));
-		ck_assert_msg(e.n && strstr(e.msg[0], "FeedbackID \"a:b\": want one word without colons"), "%s",
-		    e.n ? e.msg[0] : "");
-		bw_errs_free(&e);
-	}
+	refused("FeedbackID a:b\n", "", "FeedbackID \"a:b\": want one word without colons");
 }
 END_TEST
 
