@@ -81,6 +81,7 @@ bw_feedback_flush(bw_store *st)
 	deliv_ent *taken;
 	bw_counter_delta *d;
 	char (*names)[BW_SENDER_MAX + 40];
+	const char **old;
 	size_t n = 0;
 	bw_store_err e;
 
@@ -109,17 +110,27 @@ bw_feedback_flush(bw_store *st)
 	pthread_mutex_unlock(&deliv_mu);
 
 	d = malloc(n * sizeof(*d));
-	names = malloc(n * sizeof(*names));
-	if (d == NULL || names == NULL)
+	names = malloc(3 * n * sizeof(*names));
+	old = malloc(2 * n * sizeof(*old));
+	if (d == NULL || names == NULL || old == NULL)
 		e = BW_STORE_NOMEM;
 	else {
 		for (size_t i = 0; i < n; i++) {
+			long long gone = (long long)taken[i].hour - BW_FEEDBACK_KEEP_HOURS;
 			snprintf(names[i], sizeof(names[i]), "delivered:%s:%lld", taken[i].sender,
 			    (long long)taken[i].hour);
 			d[i].name = names[i];
 			d[i].delta = taken[i].n;
+			snprintf(names[n + 2 * i], sizeof(names[0]), "delivered:%s:%lld", taken[i].sender, gone);
+			snprintf(names[n + 2 * i + 1], sizeof(names[0]), "complaints:%s:%lld", taken[i].sender, gone);
+			old[2 * i] = names[n + 2 * i];
+			old[2 * i + 1] = names[n + 2 * i + 1];
 		}
 		e = bw_store_counter_add_many(st, d, n);
+		/* the hour that left the window: a failure here costs only space */
+		if (e == BW_STORE_OK && bw_store_counter_del_many(st, old, 2 * n) != BW_STORE_OK)
+			bw_log(LOG_NOTICE, "store: old delivered counters not removed: %s",
+			    bw_store_last_error(st));
 	}
 	if (e != BW_STORE_OK)   /* keep them for the next flush */
 		for (size_t i = 0; i < n; i++)
@@ -127,16 +138,22 @@ bw_feedback_flush(bw_store *st)
 			    (unsigned)taken[i].n);
 	free(d);
 	free(names);
+	free(old);
 	free(taken);
 	return e;
 }
 
 /* ---------------------------------------------------------------- window */
 
+#define WIN_PRUNE_MAX 256   /* old counters removed per window read */
+
 typedef struct win_walk {
 	bw_window *w;
 	size_t plen;
 	bool complaints;
+	long long cutoff;           /* hours before this are removed */
+	char (*old)[BW_SENDER_MAX + 40];
+	size_t nold;
 } win_walk;
 
 static int
@@ -148,7 +165,14 @@ win_counter(void *ud, const char *name, int64_t val)
 
 	errno = 0;
 	hour = strtoll(name + ww->plen, &end, 10);
-	if (errno || *end || hour < 0 || val <= 0)
+	if (errno || *end || hour < 0)
+		return 0;
+	if (hour < ww->cutoff) {
+		if (ww->old && ww->nold < WIN_PRUNE_MAX && strlen(name) < sizeof(ww->old[0]))
+			strcpy(ww->old[ww->nold++], name);
+		return 0;
+	}
+	if (val <= 0)
 		return 0;
 	if (val > (int64_t)BW_WINDOW_COUNT_MAX)
 		val = BW_WINDOW_COUNT_MAX;
@@ -212,7 +236,10 @@ bw_feedback_window(bw_store *st, const char *sender, bw_time_ms now, unsigned ho
 	if (w == NULL)
 		return BW_STORE_NOMEM;
 	bw_window_init(w);
+	memset(&ww, 0, sizeof(ww));
 	ww.w = w;
+	ww.cutoff = (long long)(now / BW_HOUR_MS) - BW_FEEDBACK_KEEP_HOURS;
+	ww.old = malloc(WIN_PRUNE_MAX * sizeof(*ww.old));
 	snprintf(prefix, sizeof(prefix), "delivered:%s:", sender);
 	ww.plen = strlen(prefix);
 	ww.complaints = false;
@@ -225,6 +252,14 @@ bw_feedback_window(bw_store *st, const char *sender, bw_time_ms now, unsigned ho
 	}
 	if (e == BW_STORE_OK)
 		bw_window_totals_at(w, now, hours, t);
+	if (e == BW_STORE_OK && ww.nold) {
+		/* best effort: a read-only store (the admin tool's show) keeps them */
+		const char *old[WIN_PRUNE_MAX];
+		for (size_t i = 0; i < ww.nold; i++)
+			old[i] = ww.old[i];
+		(void)bw_store_counter_del_many(st, old, ww.nold);
+	}
+	free(ww.old);
 	free(w);
 	if (e != BW_STORE_OK)
 		return e;

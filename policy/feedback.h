@@ -24,6 +24,12 @@
 #include "rate.h"
 #include "store.h"
 
+/* Counters of hours this far behind are removed: as a flush writes hour
+ * H of a sender, H - BW_FEEDBACK_KEEP_HOURS of it goes (both kinds), and
+ * a window read removes every older one it comes across. The longest
+ * ComplaintWindow and a day of clock skew between the hosts of a fleet. */
+#define BW_FEEDBACK_KEEP_HOURS (BW_WINDOW_HOURS_MAX + 24)
+
 /* Count n recipients delivered for sender at now (in memory). */
 void bw_feedback_delivered(const char *sender, bw_time_ms now, unsigned n);
 /* Add what was counted since the last flush to the store; kept on failure. */

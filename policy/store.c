@@ -397,6 +397,23 @@ bw_store_counter_add_many(bw_store *s, const bw_counter_delta *d, size_t n)
 }
 
 bw_store_err
+bw_store_counter_del_many(bw_store *s, const char *const *names, size_t n)
+{
+	bw_store_err e;
+
+	if ((e = store_check_write(s)) != BW_STORE_OK)
+		return e;
+	if (n == 0)
+		return BW_STORE_OK;
+	if (names == NULL)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: no counters given");
+	for (size_t i = 0; i < n; i++)
+		if ((e = store_check_name(s, names[i])) != BW_STORE_OK)
+			return e;
+	return s->ops->counter_del_many(s, names, n);
+}
+
+bw_store_err
 bw_store_counter_scan(bw_store *s, const char *prefix,
     int (*fn)(void *ud, const char *name, int64_t val), void *ud)
 {

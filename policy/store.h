@@ -69,6 +69,8 @@ bw_store_err bw_store_counter_get(bw_store *s, const char *name, int64_t *val);
 /* Add several at once in one transaction (stats flush). */
 typedef struct bw_counter_delta { const char *name; int64_t delta; } bw_counter_delta;
 bw_store_err bw_store_counter_add_many(bw_store *s, const bw_counter_delta *d, size_t n);
+/* Delete the counters named, in one transaction; absent ones are no error. */
+bw_store_err bw_store_counter_del_many(bw_store *s, const char *const *names, size_t n);
 /* Every counter whose name starts with prefix ("" for all), in name order.
  * fn returns 0 to go on, non-zero to stop; it runs outside any transaction.
  * Names: 1 to 255 bytes of UTF-8, no control characters (else BW_STORE_INVALID). */

@@ -72,6 +72,7 @@ typedef struct bw_store_ops {
 	bw_store_err (*counter_add)(bw_store *s, const char *name, int64_t delta, int64_t *newval);
 	bw_store_err (*counter_get)(bw_store *s, const char *name, int64_t *val);
 	bw_store_err (*counter_add_many)(bw_store *s, const bw_counter_delta *d, size_t n);
+	bw_store_err (*counter_del_many)(bw_store *s, const char *const *names, size_t n);
 	/* fn is called with no transaction open: it may call the store. */
 	bw_store_err (*counter_scan)(bw_store *s, const char *prefix, bw_store_scan_fn fn, void *ud);
 

@@ -606,6 +606,34 @@ lmdb_counter_add_many(bw_store *s, const bw_counter_delta *d, size_t n)
 }
 
 static bw_store_err
+lmdb_counter_del_many(bw_store *s, const char *const *names, size_t n)
+{
+	lmdb_be *b = s->be;
+	MDB_txn *txn;
+	bw_store_err e;
+	int rc;
+
+	if (!b->have[BW_TBL_COUNTERS])
+		return BW_STORE_OK;
+	if ((rc = lmdb_begin(b, 0, &txn)) != 0)
+		return lmdb_fail(s, rc, "begin");
+	for (size_t i = 0; i < n; i++) {
+		MDB_val k = lmdb_key(names[i]);
+		if ((e = lmdb_guard(s, txn, BW_TBL_COUNTERS, &k, BW_LMDB_DEL)) != BW_STORE_OK) {
+			lmdb_abort(b, txn);
+			return e;
+		}
+		if ((rc = mdb_del(txn, b->dbi[BW_TBL_COUNTERS], &k, NULL)) != 0 && rc != MDB_NOTFOUND) {
+			lmdb_abort(b, txn);
+			return lmdb_fail(s, rc, "delete");
+		}
+	}
+	if ((rc = lmdb_commit(b, txn)) != 0)
+		return lmdb_fail(s, rc, "commit");
+	return BW_STORE_OK;
+}
+
+static bw_store_err
 lmdb_counter_get(bw_store *s, const char *name, int64_t *val)
 {
 	lmdb_be *b = s->be;
@@ -1164,6 +1192,7 @@ const bw_store_ops bw_store_lmdb_ops = {
 	.counter_get = lmdb_counter_get,
 	.counter_add_many = lmdb_counter_add_many,
 	.counter_scan = lmdb_counter_scan,
+	.counter_del_many = lmdb_counter_del_many,
 	.rec_get_many = lmdb_rec_get_many,
 	.rec_write_many = lmdb_rec_write_many,
 	.rec_del = lmdb_rec_del,

@@ -644,6 +644,29 @@ redis_counter_get(bw_store *s, const char *name, int64_t *val)
 	return e;
 }
 
+static bw_store_err redis_one(bw_store *s, int argc, const char **argv, const size_t *lens,
+    const char *what, long long *ival);
+
+/* One HDEL of every name. */
+static bw_store_err
+redis_counter_del_many(bw_store *s, const char *const *names, size_t n)
+{
+	const char **argv;
+	long long ndel;
+	bw_store_err e;
+
+	if (n > (size_t)INT_MAX - 2)
+		return bw_store_fail(s, BW_STORE_INVALID, "store: too many counters at once");
+	if ((argv = calloc(n + 2, sizeof(*argv))) == NULL)
+		return bw_store_fail(s, BW_STORE_NOMEM, "store: out of memory");
+	argv[0] = "HDEL";
+	argv[1] = REDIS_KEY_COUNTERS;
+	memcpy(argv + 2, names, n * sizeof(*names));
+	e = redis_one(s, (int)(n + 2), argv, NULL, "delete", &ndel);
+	free(argv);
+	return e;
+}
+
 static bw_store_err
 redis_counter_add_many(bw_store *s, const bw_counter_delta *d, size_t n)
 {
@@ -1608,6 +1631,7 @@ const bw_store_ops bw_store_redis_ops = {
 	.counter_add = redis_counter_add,
 	.counter_get = redis_counter_get,
 	.counter_add_many = redis_counter_add_many,
+	.counter_del_many = redis_counter_del_many,
 	.counter_scan = redis_counter_scan,
 	.rec_get_many = redis_rec_get_many,
 	.rec_write_many = redis_rec_write_many,

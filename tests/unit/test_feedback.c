@@ -121,6 +121,38 @@ START_TEST(test_delivered_and_window)
 }
 END_TEST
 
+/* counters do not pile up: the hour a flush writes takes the one
+ * BW_FEEDBACK_KEEP_HOURS before it away, a window read every older one */
+START_TEST(test_old_counters_removed)
+{
+	const bw_time_ms keep = BW_FEEDBACK_KEEP_HOURS * H;
+	bw_window_totals t;
+	unsigned d;
+	int64_t v = 0;
+
+	bw_feedback_delivered("acme", T0, 10);
+	bw_feedback_delivered("acme", T0 + H, 20);
+	bw_feedback_delivered("acme", T0 + 5 * H, 30);
+	ck_assert_int_eq(bw_store_counter_add(fx.st, "complaints:acme:490896", 1, NULL), BW_STORE_OK);
+	ck_assert_int_eq(bw_feedback_flush(fx.st), BW_STORE_OK);
+	/* a sender that goes on sending: hour 0 goes as hour 0 + KEEP comes */
+	bw_feedback_delivered("acme", T0 + keep, 1);
+	ck_assert_int_eq(bw_feedback_flush(fx.st), BW_STORE_OK);
+	ck_assert_int_eq(bw_store_counter_get(fx.st, "delivered:acme:490896", &v), BW_STORE_NOTFOUND);
+	ck_assert_int_eq(bw_store_counter_get(fx.st, "complaints:acme:490896", &v), BW_STORE_NOTFOUND);
+	ck_assert_int_eq(bw_store_counter_get(fx.st, "delivered:acme:490897", &v), BW_STORE_OK);
+	ck_assert_int_eq(v, 20);
+	/* a window read long after removes what it finds too old; the window
+	   itself counts the same */
+	ck_assert_int_eq(bw_feedback_window(fx.st, "acme", T0 + keep + 6 * H, 48, &t, &d), BW_STORE_OK);
+	ck_assert_uint_eq(t.delivered, 1);
+	ck_assert_int_eq(bw_store_counter_get(fx.st, "delivered:acme:490897", &v), BW_STORE_NOTFOUND);
+	ck_assert_int_eq(bw_store_counter_get(fx.st, "delivered:acme:490901", &v), BW_STORE_NOTFOUND);
+	ck_assert_int_eq(bw_feedback_window(fx.st, "acme", T0 + keep + 6 * H, 48, &t, &d), BW_STORE_OK);
+	ck_assert_uint_eq(t.delivered, 1);
+}
+END_TEST
+
 START_TEST(test_thresholds_and_duplicates)
 {
 	bw_fb_result r;
@@ -211,6 +243,7 @@ main(void)
 	tcase_add_checked_fixture(tc, fx_begin, fx_end);
 	tcase_add_test(tc, test_policy_numbers);
 	tcase_add_test(tc, test_delivered_and_window);
+	tcase_add_test(tc, test_old_counters_removed);
 	tcase_add_test(tc, test_thresholds_and_duplicates);
 	tcase_add_test(tc, test_min_volume);
 	tcase_add_test(tc, test_bad_arguments);

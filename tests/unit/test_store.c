@@ -570,6 +570,33 @@ START_TEST(test_counter_scan)
 }
 END_TEST
 
+START_TEST(test_counter_del_many)
+{
+	const char *const gone[] = { "delivered:a:1", "never-was", "delivered:a:2" };
+	const char *const bad[] = { "delivered:a:3", "a\nb" };
+	bw_store *s;
+
+	fx_begin(_i);
+	s = fx_open();
+	for (int i = 1; i <= 3; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "delivered:a:%d", i);
+		ck_assert_int_eq(bw_store_counter_add(s, name, i, NULL), BW_STORE_OK);
+	}
+	/* absent names are no error; the others go, the rest stay */
+	ck_assert_int_eq(bw_store_counter_del_many(s, gone, 3), BW_STORE_OK);
+	assert_missing(s, "delivered:a:1");
+	assert_missing(s, "delivered:a:2");
+	assert_counter(s, "delivered:a:3", 3);
+	ck_assert_int_eq(bw_store_counter_del_many(s, NULL, 0), BW_STORE_OK);
+	/* a bad name: nothing is tried */
+	ck_assert_int_eq(bw_store_counter_del_many(s, bad, 2), BW_STORE_INVALID);
+	assert_counter(s, "delivered:a:3", 3);
+	bw_store_close(s);
+	fx_end();
+}
+END_TEST
+
 START_TEST(test_counter_add_many)
 {
 	bw_counter_delta d[] = { { "accepted", 3 }, { "refused:consent", 2 }, { "accepted", 4 } };
@@ -3576,6 +3603,7 @@ store_suite(void)
 	tcase_add_loop_test(tc, test_counter_names, 0, nb);
 	tcase_add_loop_test(tc, test_counter_scan, 0, nb);
 	tcase_add_loop_test(tc, test_counter_add_many, 0, nb);
+	tcase_add_loop_test(tc, test_counter_del_many, 0, nb);
 	tcase_add_loop_test(tc, test_counter_concurrent, 0, nb);
 	tcase_add_loop_test(tc, test_dump_restore_roundtrip, 0, nb);
 	tcase_add_loop_test(tc, test_restore_bad_line, 0, nb);
