@@ -146,77 +146,104 @@ enum {
 #define TF_FORMAT   0x0200   /* formatting element */
 #define TF_HEADING  0x0400
 #define TF_FOREIGN  0x0800   /* svg, math */
+#define TF_TABLECTX 0x1000   /* table, tbody, thead, tfoot, tr: content is fostered */
+/* Tags with rules of their own in tree_start and tree_end, tested at once:
+ * the branches on the tag that follow are taken for few tags, and a branch
+ * that depends on which tag it is goes wrong often (the tags of a page come
+ * in no order a predictor learns). */
+#define TF_BODYRULE  0x2000  /* in body, before the push: body, html, head,
+                                frameset, li, dd, dt, and the cases of its switch */
+#define TF_STARTRULE 0x4000  /* an imposed reason, or work after the push:
+                                noscript, template, a, plaintext, script, raw text */
+#define TF_STYLED    0x8000  /* styled() by its tag: small, sub, sup, details, dialog */
+#define TF_ENDRULE   0x10000 /* the cases of tree_end's switch */
+#define TF_NOFOSTER  0x20000 /* style, script, template, form, input: in a table,
+                                not fostered out of it (as TF_TABLE) */
 
 static const struct tagdef {
-	char name[12];
+	char name[11];
 	uint8_t len;
-	uint16_t fl;
+	uint32_t fl;
 } tagdefs[T_COUNT] = {
-	{ "", 0, 0 }, { "a", 1, TF_FORMAT }, { "abbr", 4, 0 },
+	{ "", 0, 0 }, { "a", 1, TF_FORMAT|TF_BODYRULE|TF_STARTRULE }, { "abbr", 4, 0 },
 	{ "address", 7, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "applet", 6, TF_SPECIAL|TF_SCOPE },
 	{ "area", 4, TF_VOID|TF_SPECIAL }, { "article", 7, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
 	{ "aside", 5, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "b", 1, TF_FORMAT },
 	{ "base", 4, TF_VOID|TF_SPECIAL|TF_HEADOK },
 	{ "basefont", 8, TF_VOID|TF_SPECIAL|TF_HEADOK },
 	{ "bgsound", 7, TF_VOID|TF_SPECIAL|TF_HEADOK }, { "big", 3, TF_FORMAT },
-	{ "blockquote", 10, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "body", 4, TF_BLOCK|TF_SPECIAL },
-	{ "br", 2, TF_VOID|TF_SPECIAL|TF_BLOCK }, { "button", 6, TF_SPECIAL },
-	{ "caption", 7, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_TABLE },
+	{ "blockquote", 10, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "body", 4, TF_BLOCK|TF_SPECIAL|TF_BODYRULE|TF_ENDRULE },
+	{ "br", 2, TF_VOID|TF_SPECIAL|TF_BLOCK|TF_ENDRULE },
+	{ "button", 6, TF_SPECIAL|TF_BODYRULE },
+	{ "caption", 7, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_TABLE|TF_BODYRULE|TF_ENDRULE },
 	{ "center", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "cite", 4, 0 },
-	{ "code", 4, TF_FORMAT }, { "col", 3, TF_VOID|TF_SPECIAL|TF_TABLE },
-	{ "colgroup", 8, TF_SPECIAL|TF_TABLE }, { "dd", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
-	{ "details", 7, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
-	{ "dialog", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
-	{ "dir", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "div", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
-	{ "dl", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "dt", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
-	{ "em", 2, TF_FORMAT }, { "embed", 5, TF_VOID|TF_SPECIAL },
-	{ "fieldset", 8, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "code", 4, TF_FORMAT }, { "col", 3, TF_VOID|TF_SPECIAL|TF_TABLE|TF_BODYRULE },
+	{ "colgroup", 8, TF_SPECIAL|TF_TABLE|TF_BODYRULE|TF_ENDRULE },
+	{ "dd", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_BODYRULE },
+	{ "details", 7, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_STYLED },
+	{ "dialog", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_STYLED },
+	{ "dir", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "div", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "dl", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "dt", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_BODYRULE }, { "em", 2, TF_FORMAT },
+	{ "embed", 5, TF_VOID|TF_SPECIAL }, { "fieldset", 8, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
 	{ "figcaption", 10, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
 	{ "figure", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "font", 4, TF_FORMAT },
 	{ "footer", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
-	{ "form", 4, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "frame", 5, TF_VOID|TF_SPECIAL },
-	{ "frameset", 8, TF_SPECIAL }, { "h1", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_HEADING },
+	{ "form", 4, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_NOFOSTER },
+	{ "frame", 5, TF_VOID|TF_SPECIAL }, { "frameset", 8, TF_SPECIAL|TF_BODYRULE },
+	{ "h1", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_HEADING },
 	{ "h2", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_HEADING },
 	{ "h3", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_HEADING },
 	{ "h4", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_HEADING },
 	{ "h5", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_HEADING },
-	{ "h6", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_HEADING }, { "head", 4, TF_BLOCK|TF_SPECIAL },
+	{ "h6", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_HEADING },
+	{ "head", 4, TF_BLOCK|TF_SPECIAL|TF_BODYRULE|TF_ENDRULE },
 	{ "header", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
 	{ "hgroup", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
 	{ "hr", 2, TF_VOID|TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
-	{ "html", 4, TF_BLOCK|TF_SPECIAL|TF_SCOPE }, { "i", 1, TF_FORMAT },
-	{ "iframe", 6, TF_SPECIAL|TF_RAW }, { "image", 5, TF_VOID|TF_SPECIAL },
-	{ "img", 3, TF_VOID|TF_SPECIAL }, { "input", 5, TF_VOID|TF_SPECIAL },
-	{ "keygen", 6, TF_VOID|TF_SPECIAL }, { "label", 5, 0 },
-	{ "li", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "link", 4, TF_VOID|TF_SPECIAL|TF_HEADOK },
+	{ "html", 4, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_BODYRULE|TF_ENDRULE },
+	{ "i", 1, TF_FORMAT }, { "iframe", 6, TF_SPECIAL|TF_RAW|TF_STARTRULE },
+	{ "image", 5, TF_VOID|TF_SPECIAL }, { "img", 3, TF_VOID|TF_SPECIAL },
+	{ "input", 5, TF_VOID|TF_SPECIAL|TF_NOFOSTER }, { "keygen", 6, TF_VOID|TF_SPECIAL },
+	{ "label", 5, 0 }, { "li", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_BODYRULE|TF_ENDRULE },
+	{ "link", 4, TF_VOID|TF_SPECIAL|TF_HEADOK },
 	{ "listing", 7, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
 	{ "main", 4, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "map", 3, 0 },
 	{ "marquee", 7, TF_SPECIAL|TF_SCOPE }, { "math", 4, TF_FOREIGN },
-	{ "menu", 4, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "meta", 4, TF_VOID|TF_SPECIAL|TF_HEADOK },
-	{ "nav", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "nobr", 4, TF_FORMAT },
-	{ "noembed", 7, TF_SPECIAL|TF_RAW }, { "noframes", 8, TF_SPECIAL|TF_RAW|TF_HEADOK },
-	{ "noscript", 8, TF_SPECIAL|TF_HEADOK }, { "object", 6, TF_SPECIAL|TF_SCOPE },
-	{ "ol", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "optgroup", 8, 0 }, { "option", 6, 0 },
-	{ "p", 1, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "param", 5, TF_VOID|TF_SPECIAL },
-	{ "plaintext", 9, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "menu", 4, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "meta", 4, TF_VOID|TF_SPECIAL|TF_HEADOK },
+	{ "nav", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "nobr", 4, TF_FORMAT|TF_BODYRULE },
+	{ "noembed", 7, TF_SPECIAL|TF_RAW|TF_STARTRULE },
+	{ "noframes", 8, TF_SPECIAL|TF_RAW|TF_HEADOK|TF_STARTRULE },
+	{ "noscript", 8, TF_SPECIAL|TF_HEADOK|TF_STARTRULE },
+	{ "object", 6, TF_SPECIAL|TF_SCOPE }, { "ol", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "optgroup", 8, TF_BODYRULE }, { "option", 6, TF_BODYRULE },
+	{ "p", 1, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_ENDRULE },
+	{ "param", 5, TF_VOID|TF_SPECIAL },
+	{ "plaintext", 9, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_STARTRULE },
 	{ "pre", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "q", 1, 0 }, { "s", 1, TF_FORMAT },
-	{ "script", 6, TF_SPECIAL|TF_HEADOK }, { "search", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "script", 6, TF_SPECIAL|TF_HEADOK|TF_STARTRULE|TF_NOFOSTER },
+	{ "search", 6, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
 	{ "section", 7, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "select", 6, TF_SPECIAL },
-	{ "small", 5, TF_FORMAT }, { "source", 6, TF_VOID|TF_SPECIAL }, { "span", 4, 0 },
-	{ "strike", 6, TF_FORMAT }, { "strong", 6, TF_FORMAT },
-	{ "style", 5, TF_SPECIAL|TF_RAW|TF_HEADOK }, { "sub", 3, 0 },
-	{ "summary", 7, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "sup", 3, 0 },
-	{ "svg", 3, TF_FOREIGN }, { "table", 5, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_TABLE },
-	{ "tbody", 5, TF_BLOCK|TF_SPECIAL|TF_TABLE },
-	{ "td", 2, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_TABLE },
-	{ "template", 8, TF_SPECIAL|TF_SCOPE|TF_HEADOK }, { "textarea", 8, TF_SPECIAL|TF_RCDATA },
-	{ "tfoot", 5, TF_BLOCK|TF_SPECIAL|TF_TABLE },
-	{ "th", 2, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_TABLE },
-	{ "thead", 5, TF_BLOCK|TF_SPECIAL|TF_TABLE },
-	{ "title", 5, TF_SPECIAL|TF_RCDATA|TF_HEADOK }, { "tr", 2, TF_BLOCK|TF_SPECIAL|TF_TABLE },
+	{ "small", 5, TF_FORMAT|TF_STYLED }, { "source", 6, TF_VOID|TF_SPECIAL },
+	{ "span", 4, 0 }, { "strike", 6, TF_FORMAT }, { "strong", 6, TF_FORMAT },
+	{ "style", 5, TF_SPECIAL|TF_RAW|TF_HEADOK|TF_STARTRULE|TF_NOFOSTER },
+	{ "sub", 3, TF_STYLED }, { "summary", 7, TF_BLOCK|TF_SPECIAL|TF_CLOSEP },
+	{ "sup", 3, TF_STYLED }, { "svg", 3, TF_FOREIGN },
+	{ "table", 5, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_TABLE|TF_TABLECTX|TF_BODYRULE|TF_ENDRULE },
+	{ "tbody", 5, TF_BLOCK|TF_SPECIAL|TF_TABLE|TF_TABLECTX|TF_BODYRULE|TF_ENDRULE },
+	{ "td", 2, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_TABLE|TF_BODYRULE|TF_ENDRULE },
+	{ "template", 8, TF_SPECIAL|TF_SCOPE|TF_HEADOK|TF_STARTRULE|TF_NOFOSTER },
+	{ "textarea", 8, TF_SPECIAL|TF_RCDATA|TF_STARTRULE },
+	{ "tfoot", 5, TF_BLOCK|TF_SPECIAL|TF_TABLE|TF_TABLECTX|TF_BODYRULE|TF_ENDRULE },
+	{ "th", 2, TF_BLOCK|TF_SPECIAL|TF_SCOPE|TF_TABLE|TF_BODYRULE|TF_ENDRULE },
+	{ "thead", 5, TF_BLOCK|TF_SPECIAL|TF_TABLE|TF_TABLECTX|TF_BODYRULE|TF_ENDRULE },
+	{ "title", 5, TF_SPECIAL|TF_RCDATA|TF_HEADOK|TF_STARTRULE },
+	{ "tr", 2, TF_BLOCK|TF_SPECIAL|TF_TABLE|TF_TABLECTX|TF_BODYRULE|TF_ENDRULE },
 	{ "track", 5, TF_VOID|TF_SPECIAL }, { "tt", 2, TF_FORMAT }, { "u", 1, TF_FORMAT },
 	{ "ul", 2, TF_BLOCK|TF_SPECIAL|TF_CLOSEP }, { "wbr", 3, TF_VOID|TF_SPECIAL },
-	{ "xmp", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_RAW },
+	{ "xmp", 3, TF_BLOCK|TF_SPECIAL|TF_CLOSEP|TF_RAW|TF_STARTRULE },
 };
 
 /* tagidx[(key * TAG_MUL) >> 22], key = the name's first four bytes (zero
@@ -285,7 +312,7 @@ tag_lookup(uint64_t w, const char *n, size_t len)
 #else
 	d = name_word(tagdefs[i].name, 8);
 #endif
-	if (i == 0 || tagdefs[i].len != len || d != w)
+	if (tagdefs[i].len != len || d != w)  /* (tagdefs[0] is T_OTHER) */
 		return T_OTHER;
 	for (size_t k = 8; k < len; k++)
 		if (tagdefs[i].name[k] != n[k])
@@ -645,11 +672,30 @@ static const uint8_t cclass[256] = {
 	['/'] = CC_END, ['>'] = CC_END, ['='] = CC_EQ,
 };
 
+#ifdef __SSE2__
+/* 0xff for the bytes of v that are white space, '/' or '>' (the end of a
+ * tag name; cclass CC_WS and CC_END), or '=' too (the end of an attribute
+ * name) when eq: worked out, not looked up, so that the end of a name is
+ * known as soon as the bytes are loaded */
+static inline __m128i
+sse_name_end(__m128i v, bool eq)
+{
+	/* '\t' to '\r' is 9 to 13: biased by 0x77, -128 to -124, signed */
+	__m128i ctl = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x77)), _mm_set1_epi8(-123));
+	__m128i m = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\v')), ctl),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+
+	m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('>'))));
+	return eq ? _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('='))) : m;
+}
+#endif
+
 /* past the white space at p (indentation eight bytes at a time) */
 static inline const char *
 skip_ws(const char *p, const char *e)
 {
-	while (p < e && cclass[(unsigned char)*p] == CC_WS) {
+	while (p < e && is_ws((unsigned char)*p)) {
 		if (e - p >= 8) {
 			uint64_t w;
 			memcpy(&w, p, 8);
@@ -687,13 +733,18 @@ iprefix(const char *s, size_t n, const char *lit)
 	return true;
 }
 
-static void
+static inline void
 trim(const char **s, size_t *n)
 {
-	while (*n && is_ws((unsigned char)**s))
-		(*s)++, (*n)--;
-	while (*n && is_ws((unsigned char)(*s)[*n - 1]))
-		(*n)--;
+	const char *p = *s;
+	size_t k = *n;
+
+	while (k && is_ws((unsigned char)*p))
+		p++, k--;
+	while (k && is_ws((unsigned char)p[k - 1]))
+		k--;
+	*s = p;
+	*n = k;
 }
 
 static size_t
@@ -740,6 +791,29 @@ copy_short(char *d, const char *s, size_t n)
 	}
 }
 
+/* memcpy of a short run, with no call: most copies here are of tens of
+ * bytes, which a call to the library's memcpy takes longer to start than
+ * to make (and where GCC knows a bound of the length, it makes memcpy a
+ * "rep movs", slower still) */
+static inline void
+copy_var(char *d, const char *s, size_t n)
+{
+#ifdef __SSE2__
+	if (n > 16) {
+		size_t i;
+		for (i = 0; i + 16 < n; i += 16)
+			_mm_storeu_si128((__m128i *)(void *)(d + i),
+			    _mm_loadu_si128((const __m128i *)(const void *)(s + i)));
+		_mm_storeu_si128((__m128i *)(void *)(d + n - 16),
+		    _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)));
+		return;
+	}
+	copy_short(d, s, n);
+#else
+	memcpy(d, s, n);
+#endif
+}
+
 /* the first c in [p, e), or NULL: sixteen bytes at a time (with SSE2) or
  * eight for the first reach bytes, memchr for the rest */
 static inline const char *
@@ -783,6 +857,24 @@ find_byte_reach(const char *p, const char *e, char c, size_t reach)
 		if (*p == c)
 			return p;
 	return p < e ? memchr(p, c, (size_t)(e - p)) : NULL;
+}
+
+/* the first a or b in [p, e), or e: sixteen bytes at a time (with SSE2) */
+static inline const char *
+find_either(const char *p, const char *e, char a, char b)
+{
+#ifdef __SSE2__
+	for (; e - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b))));
+		if (m)
+			return p + __builtin_ctz(m);
+	}
+#endif
+	while (p < e && *p != a && *p != b)
+		p++;
+	return p;
 }
 
 /* the runs of text between tags are mostly short */
@@ -919,6 +1011,17 @@ entity_find(const char *n, size_t len)
 	return NULL;
 }
 
+/* the UTF-8 of an entity (a few bytes) to out, its length: no calls */
+static inline size_t
+entity_put(char out[8], const char *v)
+{
+	size_t n;
+
+	for (n = 0; v[n]; n++)
+		out[n] = v[n];
+	return n;
+}
+
 /*
  * The character reference at s ('&') in text ending at e. Writes its UTF-8
  * to out and returns the bytes it takes, or 0 when '&' stands for itself.
@@ -974,8 +1077,7 @@ charref(const char *s, const char *e, bool attr, char out[8], size_t *olen)
 		}
 	}
 	if (p < e && *p == ';' && (v = entity_find(q, run + 1)) != NULL) {
-		*olen = strlen(v);
-		memcpy(out, v, *olen);
+		*olen = entity_put(out, v);
 		return run + 2;
 	}
 	for (size_t l = run < 6 ? run : 6; l >= 2; l--) {
@@ -983,8 +1085,7 @@ charref(const char *s, const char *e, bool attr, char out[8], size_t *olen)
 			continue;
 		if (attr && q + l < e && (q[l] == '=' || is_alnum((unsigned char)q[l])))
 			return 0;
-		*olen = strlen(v);
-		memcpy(out, v, *olen);
+		*olen = entity_put(out, v);
 		return l + 1;
 	}
 	return 0;
@@ -1038,12 +1139,15 @@ buf_reset(hbuf *b)
 static bool
 buf_mark(hbuf *b, uint8_t cls, unsigned run)
 {
-	if (b->run == run && run != 0 && b->len)
+	size_t len = b->len;  /* a store through b->p may alias it: kept here */
+
+	if (b->run == run && run != 0 && len)
 		return true;
-	if (b->len + 2 > b->cap)
+	if (len + 2 > b->cap)
 		return false;
-	b->p[b->len++] = 0;
-	b->p[b->len++] = (char)cls;
+	b->p[len] = 0;
+	b->p[len + 1] = (char)cls;
+	b->len = len + 2;
 	b->run = run;
 	return true;
 }
@@ -1054,10 +1158,13 @@ seg_head(hbuf *b, const char *s, size_t n, uint8_t cls, unsigned run)
 {
 	if (!buf_mark(b, cls, run))
 		return;
-	if (n > b->cap - b->len)
-		n = b->cap - b->len;
-	copy_short(b->p + b->len, s, n);
-	b->len += n;
+
+	size_t len = b->len;
+
+	if (n > b->cap - len)
+		n = b->cap - len;
+	copy_var(b->p + len, s, n);
+	b->len = len + n;
 }
 
 /* add text with no NUL in it to the block ring: it keeps at least its last
@@ -1208,6 +1315,13 @@ plain_copy(char **dp, const unsigned char *p, const unsigned char *lim)
 		_mm_storeu_si128((__m128i *)(void *)d, v);
 		if (stop) {
 			size_t k = (size_t)__builtin_ctz(stop);
+			/* a space last, with a plain byte after it: it goes on
+			 * (copied already), as the caller would take it */
+			if (k == 15 && sp >> 15 && lim - p > 16 && plain[p[16]]) {
+				d += 16;
+				p += 16;
+				continue;
+			}
 			*dp = d + k;
 			return p + k;
 		}
@@ -2293,8 +2407,8 @@ style_inline(const char *s, size_t n, hstyle *st, int pass)
 		while (s < e && (is_ws(*s) || *s == ';'))
 			s++;
 		/* the property name, up to ':' */
-		for (name = s; s < e && *s != ':' && *s != ';'; s++)
-			;
+		name = s;
+		s = find_either(s, e, ':', ';');
 		if (s == e)
 			break;
 		if (*s == ';')
@@ -2328,8 +2442,8 @@ style_decls(const char *s, size_t n, css_decl *out, int max)
 	while (s < e) {
 		while (s < e && (is_ws(*s) || *s == ';'))
 			s++;
-		for (name = s; s < e && *s != ':' && *s != ';'; s++)
-			;
+		name = s;
+		s = find_either(s, e, ':', ';');
 		if (s == e)
 			break;
 		if (*s == ';')
@@ -2426,10 +2540,13 @@ typedef struct hlook {
 #define FRAME_MEMO 64   /* in sets of two */
 
 typedef struct fmemo {
-	const style_entry *se;     /* NULL: empty */
+	const style_entry *se;     /* NULL: empty; memo_nostyle: no style attribute */
 	uint32_t gen;
+	uint32_t rules;            /* rules of the style sheet then */
+	uint32_t link;             /* an <a href>: the document's link colour then */
 	uint16_t tag;
 	uint8_t force;
+	bool href;                 /* an <a href> */
 	uint8_t lru;               /* first of a set: which of the two goes next */
 	hlook par;
 	hframe out;
@@ -2441,6 +2558,9 @@ typedef struct style_cache {
 	style_entry e[2 * STYLE_SETS];
 	fmemo memo[FRAME_MEMO];
 } style_cache;
+
+/* the memo key of an element with no attribute of the cascade */
+static const style_entry memo_nostyle;
 
 static unsigned
 style_set(const char *s, size_t n)
@@ -2576,6 +2696,7 @@ typedef struct hlink {
 	hbuf raw;             /* text inside */
 	hbuf alt, valt;       /* alts of all images / of the shown ones */
 	char bvis[HTML_AROUND + 1], ball[HTML_AROUND + 1];
+	size_t bvis_len, ball_len;
 	bool ball_ok;         /* ball was made */
 	uint32_t chain;       /* its chain in the parser's, + 1; 0: none */
 } hlink;
@@ -2593,6 +2714,9 @@ typedef struct hurl {
 
 struct htok;
 
+/* the strings of a link's facts */
+enum { HS_HREF, HS_TEXT, HS_VTEXT, HS_ALT, HS_VALT, HS_BEFORE, HS_AFTER, HS_COUNT };
+
 typedef struct hpend {
 	bool on, url, all;
 	struct htok *owner;
@@ -2601,13 +2725,13 @@ typedef struct hpend {
 	char text[HTML_TEXT_MAX + 1], vtext[HTML_TEXT_MAX + 1];
 	char alt[HTML_LINK_ALT + 1], valt[HTML_LINK_ALT + 1];
 	char before[HTML_AROUND + 1], after[HTML_AROUND + 1];
+	size_t len[HS_COUNT]; /* the lengths of href and of the strings */
 	hbuf araw;
 	uint32_t chain;       /* as hlink's */
 } hpend;
 
 /* a link reported at the end of the document: the facts of html_link, the
  * strings in the parser's hold */
-enum { HS_HREF, HS_TEXT, HS_VTEXT, HS_ALT, HS_VALT, HS_BEFORE, HS_AFTER, HS_COUNT };
 typedef struct hheld {
 	const char *tag, *why;
 	uint32_t off[HS_COUNT];   /* in the hold; href: UINT32_MAX when NULL */
@@ -2623,6 +2747,7 @@ typedef struct htok {
 	char name[HTML_NAME_MAX];
 	uint64_t nword;       /* name_word() of name */
 	size_t nlen, nall;
+	int ntag;             /* tag_id() of the name, once it is read */
 	uint32_t nhash;       /* FNV-1a of name, when nhashed */
 	bool nhashed;
 	char an[HTML_NAME_MAX];
@@ -2698,17 +2823,24 @@ sheet_add(html_parser *h, int kind, const char *name, size_t nlen, uint32_t tag,
 		limit_hit(h, "MaxCssRules");
 		return;
 	}
+	/* the name lowered and hashed (as name_hash()) in one pass */
+	char *d = s->names + s->nnames;
+	uint32_t hash = FNV_INIT;
+	for (size_t i = 0; i < nlen; i++) {
+		char c = (char)lower((unsigned char)name[i]);
+		d[i] = c;
+		hash = FNV_STEP(hash, c);
+	}
 	r = &s->r[s->nr];
 	r->kind = (uint8_t)kind;
-	r->key = name_hash(name, nlen) ^ (kind == SEL_TAG ? SALT_TAG : kind == SEL_CLASS ? SALT_CLASS : SALT_ID);
+	r->key = hash ^ (kind == SEL_TAG ? SALT_TAG : kind == SEL_CLASS ? SALT_CLASS : SALT_ID);
 	r->tag = tag;
 	r->d0 = d0;
 	r->nd = (uint16_t)nd;
 	r->spec = (uint16_t)spec;
 	r->name = s->nnames;
 	r->namelen = (uint16_t)nlen;
-	for (size_t i = 0; i < nlen; i++)
-		s->names[s->nnames++] = (char)lower((unsigned char)name[i]);
+	s->nnames += (unsigned)nlen;
 	r->next = s->bucket[r->key & 255];
 	s->bucket[r->key & 255] = ++s->nr;
 	s->any = true;
@@ -3205,8 +3337,7 @@ styled(const htok *t, int tag)
 	const hsheet *sh = &t->h->sheet;
 	uint32_t a = t->aseen;
 
-	if (a & style_attrs_of(tag) || sh->tagrule[tag] || tag == T_SMALL || tag == T_SUB || tag == T_SUP ||
-	    tag == T_DETAILS || tag == T_DIALOG ||
+	if (a & style_attrs_of(tag) || sh->tagrule[tag] || tagdefs[tag].fl & TF_STYLED ||
 	    (tag == T_A && a & 1u << A_HREF))
 		return true;
 	if (a & 1u << A_CLASS && (sh->kinds & 1 << SEL_CLASS || t->attr[A_CLASS].trunc))
@@ -3214,6 +3345,20 @@ styled(const htok *t, int tag)
 	if (a & 1u << A_ID && (sh->kinds & 1 << SEL_ID || t->attr[A_ID].trunc))
 		return true;
 	return false;
+}
+
+/* the parser's style cache, made at its first use; NULL when out of memory */
+static style_cache *
+style_cache_get(html_parser *h)
+{
+	if (h->styles == NULL && (h->styles = malloc(sizeof(style_cache))) != NULL) {
+		memset(h->styles->mru, 0, sizeof(h->styles->mru));
+		for (unsigned i = 0; i < 2 * STYLE_SETS; i++)
+			h->styles->e[i].len = 0, h->styles->e[i].gen = 0;
+		for (unsigned i = 0; i < FRAME_MEMO; i++)
+			h->styles->memo[i].se = NULL, h->styles->memo[i].lru = 0;
+	}
+	return h->styles;
 }
 
 /* The parsed declarations of the style attribute of the tag: from the cache
@@ -3326,14 +3471,7 @@ style_for(htok *t, int tag, hstyle *s)
 	const css_decl *sd = NULL;
 	int snd = 0;
 	if (has_style) {
-		if (h->styles == NULL && (h->styles = malloc(sizeof(style_cache))) != NULL) {
-			memset(h->styles->mru, 0, sizeof(h->styles->mru));
-			for (i = 0; i < 2 * STYLE_SETS; i++)
-				h->styles->e[i].len = 0, h->styles->e[i].gen = 0;
-			for (i = 0; i < FRAME_MEMO; i++)
-				h->styles->memo[i].se = NULL, h->styles->memo[i].lru = 0;
-		}
-		sd = style_lookup(t, h->styles, tmp, &snd);
+		sd = style_lookup(t, style_cache_get(h), tmp, &snd);
 		if (sd == NULL) {
 			inline_imp = style_inline(st->v, st->len, s, 0);
 			s->inl = s->inl_imp = ~0u;  /* too many to say: all of them */
@@ -3362,46 +3500,52 @@ style_for(htok *t, int tag, hstyle *s)
 				style_apply(s, &sd[i]);
 }
 
+/* the flags of a frame that its tag's flags tfl give */
+static inline uint8_t
+tag_frame_fl(uint32_t tfl)
+{
+	return (uint8_t)((tfl & TF_BLOCK ? FR_BLOCK : 0) | (tfl & TF_FOREIGN ? FR_FOREIGN : 0) |
+	    (tfl & TF_TABLECTX ? FR_TABLECTX : 0));
+}
+
+/* frame_make() for an element with no style of its own: all as the
+ * parent's but the structure */
+static inline void
+frame_inherit(htok *t, hframe *f, const hframe *par, int tag, uint8_t force)
+{
+	*f = *par;
+	f->tag = (uint16_t)tag;
+	f->hash = t->nhash;
+	f->fl = (uint8_t)((par->fl & (FR_FOREIGN | FR_BGUNK)) | tag_frame_fl(tagdefs[tag].fl));
+	if (!par->why && force) {
+		f->why = force;
+		f->twhy = text_why(t->h, f);
+	}
+}
+
 /* Fill f for an element tag below par, with computed style s (NULL: the
  * element has none, see styled()) and an imposed reason (or R_NONE). */
 static void
 frame_make(htok *t, hframe *f, const hframe *par, int tag, const hstyle *s, uint8_t force)
 {
 	html_parser *h = t->h;
-	uint16_t tfl = tagdefs[tag].fl;
+	uint32_t tfl = tagdefs[tag].fl;
 	uint8_t why = par->why;
 
 	if (s == NULL) {
-		/* all as the parent's but the structure */
-		*f = *par;
-		f->tag = (uint16_t)tag;
-		f->hash = t->nhash;
-		f->fl = (uint8_t)((par->fl & (FR_FOREIGN | FR_BGUNK)) | (tfl & TF_BLOCK ? FR_BLOCK : 0) |
-		    (tfl & TF_FOREIGN ? FR_FOREIGN : 0) |
-		    (tag == T_TABLE || tag == T_TBODY || tag == T_THEAD || tag == T_TFOOT ||
-		     tag == T_TR ? FR_TABLECTX : 0));
-		if (!why && force) {
-			f->why = force;
-			f->twhy = text_why(h, f);
-		}
+		frame_inherit(t, f, par, tag, force);
 		return;
 	}
 
 	f->tag = (uint16_t)tag;
 	f->hash = t->nhash;
-	f->fl = par->fl & (FR_FOREIGN | FR_BGUNK);
+	f->fl = (uint8_t)((par->fl & (FR_FOREIGN | FR_BGUNK)) | tag_frame_fl(tfl));
 	f->vwhy = par->vwhy;
 	f->opacity = par->opacity;
 	f->font = par->font;
 	f->color = par->color;
 	f->bg = par->bg;
 	f->bglum = par->bglum;
-	if (tfl & TF_BLOCK)
-		f->fl |= FR_BLOCK;
-	if (tag == T_TABLE || tag == T_TBODY || tag == T_THEAD || tag == T_TFOOT || tag == T_TR)
-		f->fl |= FR_TABLECTX;
-	if (tfl & TF_FOREIGN)
-		f->fl |= FR_FOREIGN;
 	if (!why)
 		why = force;
 	if (!why && ((t->aseen & 1u << A_STYLE && t->attr[A_STYLE].trunc) ||
@@ -3543,18 +3687,19 @@ hold_flush(html_parser *h)
 	}
 }
 
-/* hold the facts of a link (and its chain) */
+/* hold the facts of a link (and its chain); len: the lengths of its strings
+ * (known where they are made: no strlen) */
 static void
-hold_add(html_parser *h, const html_link *l, uint32_t chain)
+hold_add(html_parser *h, const html_link *l, uint32_t chain, const size_t len[HS_COUNT])
 {
 	const char *str[HS_COUNT] = {
 		l->href, l->text, l->visible_text, l->alt, l->visible_alt, l->before, l->after,
 	};
-	size_t len[HS_COUNT], need = 0;
+	size_t need = 0;
 	hheld *k;
 
 	for (int i = 0; i < HS_COUNT; i++)
-		need += (len[i] = str[i] ? strlen(str[i]) : 0) + 1;
+		need += (str[i] ? len[i] : 0) + 1;
 	for (int tries = 0;; tries++) {
 		if (grow((void **)&h->held, &h->heldcap, sizeof(hheld), h->nheld + 1, UINT32_MAX / 2) &&
 		    arena_room(&h->hold, &h->holdlen, &h->holdcap, need, HTML_HOLD_MAX))
@@ -3580,7 +3725,7 @@ hold_add(html_parser *h, const html_link *l, uint32_t chain)
 			continue;
 		}
 		k->off[i] = (uint32_t)h->holdlen;
-		memcpy(h->hold + h->holdlen, str[i], len[i] + 1);
+		copy_var(h->hold + h->holdlen, str[i], len[i] + 1);
 		h->holdlen += len[i] + 1;
 	}
 }
@@ -3616,10 +3761,11 @@ pend_deliver(html_parser *h)
 	if (!pd->on)
 		return;
 	pd->on = false;
-	cook(pd->araw.p, pd->araw.len, pd->all, COOK_TEXT, pd->after, HTML_AROUND, NULL);
+	pd->len[HS_AFTER] = cook(pd->araw.p, pd->araw.len, pd->all, COOK_TEXT, pd->after, HTML_AROUND,
+	    NULL);
 	if (pd->url) {
 		/* the text around a URL in raw text */
-		size_t b = strlen(pd->before), a = strlen(pd->after), n = 0;
+		size_t b = pd->len[HS_BEFORE], a = pd->len[HS_AFTER], n = 0;
 		if (b > HTML_TEXT_MAX)
 			b = HTML_TEXT_MAX;
 		memcpy(pd->text, pd->before, b);
@@ -3631,8 +3777,9 @@ pend_deliver(html_parser *h)
 			n += a;
 		}
 		pd->text[n] = 0;
+		pd->len[HS_TEXT] = n;
 	}
-	hold_add(h, &pd->l, pd->chain);
+	hold_add(h, &pd->l, pd->chain, pd->len);
 }
 
 /* the pending link is taken: fill the parts every kind has */
@@ -3651,7 +3798,7 @@ pend_take(htok *t, const char *tag, const char *href, size_t hlen, bool has, boo
 			n--;
 		trunc = true;
 	}
-	memcpy(pd->href, href, n);
+	copy_var(pd->href, href, n);
 	pd->href[n] = 0;
 	pd->l.tag = tag;
 	pd->l.href = has ? pd->href : NULL;
@@ -3665,6 +3812,8 @@ pend_take(htok *t, const char *tag, const char *href, size_t hlen, bool has, boo
 	pd->l.before = pd->before;
 	pd->l.after = pd->after;
 	pd->text[0] = pd->vtext[0] = pd->alt[0] = pd->valt[0] = pd->before[0] = pd->after[0] = 0;
+	memset(pd->len, 0, sizeof(pd->len));
+	pd->len[HS_HREF] = n;
 	pd->all = !visible;
 	pd->url = false;
 	pd->owner = t;
@@ -3676,9 +3825,10 @@ pend_take(htok *t, const char *tag, const char *href, size_t hlen, bool has, boo
 
 /* "before" of a link starting now, both ways */
 /* "before" of a link starting now: the text shown (vis), or all of it (all),
- * whichever is asked for (NULL: not needed). A short window is tried first. */
+ * whichever is asked for (NULL: not needed), and their lengths (*vlen,
+ * *alen). A short window is tried first. */
 static void
-link_before(htok *t, char *vis, char *all)
+link_before(htok *t, char *vis, size_t *vlen, char *all, size_t *alen)
 {
 	html_parser *h = t->h;
 	char *win = h->scratch + SC_WIN, *tmp = h->scratch + SC_COOK;
@@ -3697,9 +3847,9 @@ link_before(htok *t, char *vis, char *all)
 			n += 2;
 		}
 		if (vis)
-			got = cook_tail(src, n, false, tmp, HTML_BEFORE_SCAN + 8, vis, HTML_AROUND);
+			got = *vlen = cook_tail(src, n, false, tmp, HTML_BEFORE_SCAN + 8, vis, HTML_AROUND);
 		if (all)
-			got = cook_tail(src, n, true, tmp, HTML_BEFORE_SCAN + 8, all, HTML_AROUND);
+			got = *alen = cook_tail(src, n, true, tmp, HTML_BEFORE_SCAN + 8, all, HTML_AROUND);
 		if (got >= HTML_AROUND - 8 || ws == 0 || window == HTML_BEFORE_SCAN)
 			return;
 	}
@@ -3754,7 +3904,7 @@ alt_add(hbuf *b, const char *s, size_t n)
 }
 
 static void link_close(htok *t);
-static const hframe *parent_for(const htok *t, int tag);
+static inline const hframe *parent_for(const htok *t, int tag);
 
 /* bytes of a chain element with its names, a multiple of 4 */
 static size_t
@@ -3763,20 +3913,30 @@ cel_size(size_t names)
 	return (sizeof(hcel) + names + 3) & ~(size_t)3;
 }
 
-/* append a chain element (there is room); its offset + 1 */
+/* append a chain element (there is room); its offset + 1. Its fields are
+ * stored one by one where it goes: a copy of one just made on the stack
+ * would load what was stored a moment ago in wider pieces, which stalls. */
 static inline uint32_t
-cel_add(html_parser *h, const hcel *e, const char *cls, const char *id)
+cel_add(html_parser *h, uint32_t up, int tag, uint16_t ncls, uint16_t nid, uint32_t rules,
+    uint32_t inl, uint32_t inl_imp, const char *cls, const char *id)
 {
 	size_t off = h->chainlen;
+	hcel *e = (hcel *)(void *)(h->chains + off);  /* off is a multiple of 4 */
 
-	memcpy(h->chains + off, e, sizeof(*e));
-	if (e->rules < h->celrules)
-		h->celrules = e->rules;
-	if (e->ncls)
-		memcpy(h->chains + off + sizeof(*e), cls, e->ncls);
-	if (e->nid)
-		memcpy(h->chains + off + sizeof(*e) + e->ncls, id, e->nid);
-	h->chainlen += cel_size((size_t)e->ncls + e->nid);
+	e->up = up;
+	e->tag = (uint16_t)tag;
+	e->ncls = ncls;
+	e->nid = nid;
+	e->rules = rules;
+	e->inl = inl;
+	e->inl_imp = inl_imp;
+	if (rules < h->celrules)
+		h->celrules = rules;
+	if (ncls)
+		copy_var(h->chains + off + sizeof(*e), cls, ncls);
+	if (nid)
+		copy_var(h->chains + off + sizeof(*e) + ncls, id, nid);
+	h->chainlen += cel_size((size_t)ncls + nid);
 	return (uint32_t)off + 1;
 }
 
@@ -3796,7 +3956,7 @@ chain_keep(htok *t, unsigned at, const hstyle *self)
 	uint32_t up = 0;
 	size_t need = 0;
 	hattr *c = NULL, *d = NULL;
-	hcel e;
+	uint16_t ncls = 0, nid = 0;
 
 	if (t->inner || t->side == NULL)
 		return 0;
@@ -3813,30 +3973,24 @@ chain_keep(htok *t, unsigned at, const hstyle *self)
 	if (self != NULL) {
 		c = t->aseen & 1u << A_CLASS ? attr_get(t, A_CLASS) : NULL;
 		d = t->aseen & 1u << A_ID ? attr_get(t, A_ID) : NULL;
-		e.ncls = (uint16_t)(c == NULL ? 0 : c->len < HTML_ELEM_NAMES ? c->len : HTML_ELEM_NAMES);
-		e.nid = (uint16_t)(d == NULL ? 0 : d->len < HTML_ELEM_NAMES ? d->len : HTML_ELEM_NAMES);
-		need += cel_size((size_t)e.ncls + e.nid);
+		ncls = (uint16_t)(c == NULL ? 0 : c->len < HTML_ELEM_NAMES ? c->len : HTML_ELEM_NAMES);
+		nid = (uint16_t)(d == NULL ? 0 : d->len < HTML_ELEM_NAMES ? d->len : HTML_ELEM_NAMES);
+		need += cel_size((size_t)ncls + nid);
 	}
 	if (!arena_room(&h->chains, &h->chainlen, &h->chaincap, need, HTML_HOLD_MAX))
 		return 0;
-	if (self != NULL) {
-		/* the void element last, on top of its chain */
-		hcel v = { .tag = T_AREA, .ncls = e.ncls, .nid = e.nid, .rules = h->sheet.nr,
-		           .inl = self->inl, .inl_imp = self->inl_imp };
-		e = v;
-	}
 	while (n-- > 0) {
 		hside *sd = &t->side[path[n]];
-		hcel x = { .up = up, .tag = t->st[path[n]].tag, .ncls = sd->ncls, .nid = sd->nid,
-		           .rules = sd->rules, .inl = sd->inl, .inl_imp = sd->inl_imp };
 		const char *nm = t->nms ? t->nms + sd->noff : NULL;  /* none kept: no names */
-		up = cel_add(h, &x, nm, nm ? nm + sd->ncls : NULL);
+		up = cel_add(h, up, t->st[path[n]].tag, sd->ncls, sd->nid, sd->rules, sd->inl,
+		    sd->inl_imp, nm, nm ? nm + sd->ncls : NULL);
 		sd->cel = up;
 		sd->gen = h->chaingen;
 	}
 	if (self != NULL) {
-		e.up = up;
-		up = cel_add(h, &e, c ? c->v : NULL, d ? d->v : NULL);
+		/* the void element last, on top of its chain */
+		up = cel_add(h, up, T_AREA, ncls, nid, h->sheet.nr, self->inl, self->inl_imp,
+		    c ? c->v : NULL, d ? d->v : NULL);
 	}
 	return up;
 }
@@ -3893,22 +4047,23 @@ link_open(htok *t, unsigned at)
 			L->hlen--;
 		L->trunc = true;
 	}
-	memcpy(L->href, href->v, L->hlen);
+	copy_var(L->href, href->v, L->hlen);
 	L->why = t->st[at].why;
 	L->img_shown = false;
 	L->img_why = R_NONE;
 	buf_reset(&L->raw);
 	L->alt.len = L->valt.len = 0;
 	L->bvis[0] = L->ball[0] = 0;
+	L->bvis_len = L->ball_len = 0;
 	L->ball_ok = false;
 	if (h->links < h->lim.max_links) {
 		/* a hidden element gets the text around it, hidden or not; a
 		 * visible one the shown text, and all of it too when its own text
 		 * is not shown (colours, font) */
 		if (L->why)
-			link_before(t, NULL, L->ball);
+			link_before(t, NULL, NULL, L->ball, &L->ball_len);
 		else
-			link_before(t, L->bvis, t->st[at].twhy ? L->ball : NULL);
+			link_before(t, L->bvis, &L->bvis_len, t->st[at].twhy ? L->ball : NULL, &L->ball_len);
 		L->ball_ok = L->why || t->st[at].twhy;
 	}
 	L->chain = L->why ? 0 : chain_keep(t, at, NULL);
@@ -3975,13 +4130,20 @@ link_close(htok *t)
 	pd = pend_take(t, "a", L->href, L->hlen, L->has_href, L->trunc, !L->why && shown, why);
 	pd->chain = pd->l.visible ? L->chain : 0;
 	if (has_hidden(&L->raw))
-		cook(L->raw.p, L->raw.len, true, COOK_TEXT, pd->text, HTML_TEXT_MAX, NULL);
-	else
-		memcpy(pd->text, vt, vlen + 1);
-	memcpy(pd->vtext, vt, vlen + 1);
-	cook(L->alt.p, L->alt.len, true, COOK_PLAIN, pd->alt, HTML_LINK_ALT, NULL);
-	cook(L->valt.p, L->valt.len, true, COOK_PLAIN, pd->valt, HTML_LINK_ALT, NULL);
-	memcpy(pd->before, pd->l.visible || !L->ball_ok ? L->bvis : L->ball, HTML_AROUND + 1);
+		pd->len[HS_TEXT] = cook(L->raw.p, L->raw.len, true, COOK_TEXT, pd->text, HTML_TEXT_MAX,
+		    NULL);
+	else {
+		copy_var(pd->text, vt, vlen + 1);
+		pd->len[HS_TEXT] = vlen;
+	}
+	copy_var(pd->vtext, vt, vlen + 1);
+	pd->len[HS_VTEXT] = vlen;
+	pd->len[HS_ALT] = cook(L->alt.p, L->alt.len, true, COOK_PLAIN, pd->alt, HTML_LINK_ALT, NULL);
+	pd->len[HS_VALT] = cook(L->valt.p, L->valt.len, true, COOK_PLAIN, pd->valt, HTML_LINK_ALT,
+	    NULL);
+	bool bv = pd->l.visible || !L->ball_ok;
+	pd->len[HS_BEFORE] = bv ? L->bvis_len : L->ball_len;
+	copy_var(pd->before, bv ? L->bvis : L->ball, pd->len[HS_BEFORE] + 1);
 }
 
 /* <area href> and <link href>: a link with no content */
@@ -3997,20 +4159,25 @@ link_empty(htok *t, const char *tag, uint8_t why, int textattr, const hstyle *se
 	if (!link_budget(h))
 		return;
 	char *bvis = h->scratch + SC_AROUND, *ball = bvis + HTML_AROUND + 1;
+	size_t blen = 0;
 	if (why == R_NONE)
-		link_before(t, bvis, NULL);
+		link_before(t, bvis, &blen, NULL, NULL);
 	else
-		link_before(t, NULL, ball);
+		link_before(t, NULL, NULL, ball, &blen);
 	size_t hl = has ? href_clean(href->v, href->len) : 0;
 	pd = pend_take(t, tag, href->v, hl, has, has && href->trunc, why == R_NONE, why);
 	if (t->aseen & 1u << textattr) {
 		hattr *a = attr_get(t, textattr);
-		cook(a->v, a->len, true, COOK_PLAIN, textattr == A_ALT ? pd->alt : pd->text,
-		    textattr == A_ALT ? HTML_LINK_ALT : HTML_TEXT_MAX, NULL);
-		if (why == R_NONE && textattr == A_ALT)
-			memcpy(pd->valt, pd->alt, strlen(pd->alt) + 1);
+		pd->len[textattr == A_ALT ? HS_ALT : HS_TEXT] = cook(a->v, a->len, true, COOK_PLAIN,
+		    textattr == A_ALT ? pd->alt : pd->text, textattr == A_ALT ? HTML_LINK_ALT : HTML_TEXT_MAX,
+		    NULL);
+		if (why == R_NONE && textattr == A_ALT) {
+			memcpy(pd->valt, pd->alt, pd->len[HS_ALT] + 1);
+			pd->len[HS_VALT] = pd->len[HS_ALT];
+		}
 	}
-	memcpy(pd->before, why == R_NONE ? bvis : ball, HTML_AROUND + 1);
+	copy_var(pd->before, why == R_NONE ? bvis : ball, blen + 1);
+	pd->len[HS_BEFORE] = blen;
 	if (why == R_NONE && self != NULL)
 		pd->chain = chain_keep(t, (unsigned)(parent_for(t, T_AREA) - t->st), self);
 }
@@ -4024,15 +4191,19 @@ tok_text_nonul(htok *t, const char *p, size_t n, bool verbatim)
 {
 	hbuf *b = &t->ring;
 	const hpend *pd = &t->h->pend;
+	size_t len = b->len;  /* stores through b->p may alias b: read once */
+	char *d = b->p;
 
-	if (n <= 16 && b->len + n + 2 <= b->cap && t->nlink == 0 && !(pd->on && pd->owner == t)) {
-		if (b->run != t->run || t->run == 0 || b->len == 0) {
-			b->p[b->len++] = 0;
-			b->p[b->len++] = (char)SEG_CLASS(t->twhy, verbatim);
-			b->run = t->run;
+	if (n <= 16 && len + n + 2 <= b->cap && t->nlink == 0 && !(pd->on && pd->owner == t)) {
+		unsigned run = t->run;
+		if (b->run != run || run == 0 || len == 0) {
+			b->run = run;
+			d[len] = 0;
+			d[len + 1] = (char)SEG_CLASS(t->twhy, verbatim);
+			len += 2;
 		}
-		copy_short(b->p + b->len, p, n);
-		b->len += n;
+		copy_short(d + len, p, n);
+		b->len = len + n;
 		return;
 	}
 	tok_text_all(t, p, n, verbatim);
@@ -4082,6 +4253,22 @@ boundary(htok *t)
 		seg_head(&t->link[i].raw, " ", 1, SEG_CLASS(R_NONE, 1), 0);
 	if (pd->on && pd->owner == t && !pd->url)
 		pend_deliver(t->h);
+}
+
+/* boundary() when fl, the flags of an element pushed or popped, say it is a
+ * block: whether it is varies from one element to the next, so the ring is
+ * reset with no branch on it, and the rest is done when there is a link
+ * open or pending (a branch taken a few times per link) */
+static inline void
+block_edge(htok *t, uint8_t fl)
+{
+	bool block = (fl & FR_BLOCK) != 0;
+	size_t keep = (size_t)block - 1;  /* 0 for a block, all ones else */
+
+	t->ring.len &= keep;
+	t->ring.run &= (unsigned)keep;
+	if (block & ((t->nlink != 0) | t->h->pend.on))
+		boundary(t);
 }
 
 /* ---- URLs in raw text ---------------------------------------------------------------- */
@@ -4164,8 +4351,8 @@ url_done(htok *t)
 	win[1] = (char)SEG_CLASS(R_NONE, !u->decode);
 	memcpy(win + 2, u->ring + u->rlen - w, w);
 	pd = pend_take(t, "url", u->buf, u->len, true, u->trunc, false, u->why ? u->why : R_HEAD);
-	cook_tail(win, w + 2, true, h->scratch + SC_COOK, HTML_BEFORE_SCAN + 8, pd->before,
-	    HTML_AROUND);
+	pd->len[HS_BEFORE] = cook_tail(win, w + 2, true, h->scratch + SC_COOK, HTML_BEFORE_SCAN + 8,
+	    pd->before, HTML_AROUND);
 	pd->url = true;
 }
 
@@ -4335,10 +4522,12 @@ raw_text(htok *t, const char *p, size_t n)
 static inline void
 tok_refresh(htok *t)
 {
-	const hframe *f = &t->st[t->depth - 1];
+	const hframe *top = &t->st[t->depth - 1];
+	/* text here is fostered out of the table; told with no branch, as it
+	 * varies from one element to the next */
+	bool fost = ((top->fl & FR_TABLECTX) != 0) & (top->tab > 0);
+	const hframe *f = &t->st[fost ? top->tab - 1 : t->depth - 1];
 
-	if (f->fl & FR_TABLECTX && f->tab > 0)
-		f = &t->st[f->tab - 1];  /* text here is fostered out of the table */
 	t->twhy = f->twhy || !(f->fl & FR_CLOSED) ? f->twhy : R_DETAILS;
 }
 
@@ -4355,8 +4544,7 @@ pop_to(htok *t, unsigned idx)
 		t->depth--;
 		t->open[tag]--;
 		t->nmlen = t->side[t->depth].noff;
-		if (fl & FR_BLOCK)
-			boundary(t);
+		block_edge(t, fl);
 		if (fl & FR_RAW)
 			raw_end(t);
 		if (tag == T_TEMPLATE && t->templates)
@@ -4404,16 +4592,15 @@ scope_find(const htok *t, int tag, uint32_t hash, int sc)
 	return -1;
 }
 
-static const hframe *
+static inline const hframe *
 parent_for(const htok *t, int tag)
 {
 	const hframe *top = &t->st[t->depth - 1];
+	/* fostered out of the table (as tok_refresh, no branch) */
+	bool fost = ((top->fl & FR_TABLECTX) != 0) & (top->tab > 0) &
+	    !(tagdefs[tag].fl & (TF_TABLE | TF_NOFOSTER));
 
-	if (top->fl & FR_TABLECTX && top->tab > 0 && !(tagdefs[tag].fl & TF_TABLE) &&
-	    tag != T_STYLE && tag != T_SCRIPT && tag != T_TEMPLATE && tag != T_FORM &&
-	    tag != T_INPUT)
-		return &t->st[top->tab - 1];
-	return top;
+	return &t->st[fost ? top->tab - 1 : t->depth - 1];
 }
 
 /* Push an element with computed style s (NULL: none) or, when ready is not
@@ -4454,9 +4641,9 @@ side_names(htok *t, hside *sd)
 	    (t->nms == NULL && (t->nms = malloc(HTML_NAMES_MAX)) == NULL))
 		return;
 	if (nc)
-		memcpy(t->nms + t->nmlen, c->v, nc);
+		copy_var(t->nms + t->nmlen, c->v, nc);
 	if (ni)
-		memcpy(t->nms + t->nmlen + nc, i->v, ni);
+		copy_var(t->nms + t->nmlen + nc, i->v, ni);
 	t->nmlen += nc + ni;
 	sd->ncls = (uint16_t)nc;
 	sd->nid = (uint16_t)ni;
@@ -4484,7 +4671,9 @@ push_frame(htok *t, int tag, const hstyle *s, uint8_t force, const hframe *ready
 	if (ready != NULL) {
 		*f = *ready;
 		f->hash = t->nhash;
-	} else
+	} else if (s == NULL)
+		frame_inherit(t, f, par, tag, force);
+	else
 		frame_make(t, f, par, tag, s, force);
 	sd = &t->side[t->depth];
 	sd->rules = h->sheet.nr;
@@ -4492,12 +4681,16 @@ push_frame(htok *t, int tag, const hstyle *s, uint8_t force, const hframe *ready
 	sd->inl = inl;
 	sd->inl_imp = inl_imp;
 	sd->cel = 0;
-	side_names(t, sd);
+	if (t->aseen & (1u << A_CLASS | 1u << A_ID))
+		side_names(t, sd);
+	else {
+		sd->noff = (uint32_t)t->nmlen;
+		sd->ncls = sd->nid = 0;
+	}
 	f->tab = tag == T_TABLE ? t->depth : t->st[t->depth - 1].tab;
 	t->open[tag]++;
 	t->depth++;
-	if (f->fl & FR_BLOCK)
-		boundary(t);
+	block_edge(t, f->fl);
 	if (tag == T_TEMPLATE)
 		t->templates++;
 	tok_refresh(t);
@@ -4508,6 +4701,16 @@ static inline hframe *
 push(htok *t, int tag, const hstyle *s, uint8_t force)
 {
 	return push_frame(t, tag, s, force, NULL, s ? s->inl : 0, s ? s->inl_imp : 0);
+}
+
+/* the bits of a float: looks are told apart as memcmp would */
+static inline uint32_t
+fbits(float v)
+{
+	uint32_t b;
+
+	memcpy(&b, &v, sizeof(b));
+	return b;
 }
 
 static void
@@ -4524,25 +4727,42 @@ look_of(const hframe *f, hlook *k)
 	k->bg = f->bg;
 }
 
+/* does k equal look_of(f)? Compared field by field, not with memcmp of a
+ * look just made: wide loads of bytes stored one by one stall. */
+static inline bool
+look_is(const hlook *k, const hframe *f)
+{
+	return k->why == f->why && k->vwhy == f->vwhy && k->cwhy == f->cwhy &&
+	    k->fl == (f->fl & (FR_FOREIGN | FR_BGUNK)) && fbits(k->opacity) == fbits(f->opacity) &&
+	    fbits(k->font) == fbits(f->font) && fbits(k->bglum) == fbits(f->bglum) &&
+	    k->color == f->color && k->bg == f->bg;
+}
+
 /* The style cache entry of the element being started when its computed
- * style is that entry's and nothing else's: its only attribute of the
- * cascade is a style attribute (in the cache), no rule of the sheet can
- * apply, and neither is it a link (whose colour is the document's). Then
- * frame_make depends on that entry, the tag, the imposed reason and the
- * look of the parent alone. NULL otherwise. */
+ * style is that entry's and the style sheet's alone: its only attribute of
+ * the cascade is a style attribute (in the cache), or it has none
+ * (memo_nostyle); no rule naming a class or an id can apply, only rules
+ * naming its tag, which the sheet's number of rules tells; and it is not
+ * one of the elements with an open attribute. Then frame_make depends on
+ * that entry, the tag, the imposed reason, the style sheet, the look of the
+ * parent and, for an <a href>, the document's link colour alone. NULL
+ * otherwise. */
 static const style_entry *
 frame_memo_entry(htok *t, int tag)
 {
 	const hsheet *sh = &t->h->sheet;
-	style_cache *c = t->h->styles;
-	uint32_t a = t->aseen;
+	style_cache *c;
+	uint32_t a = t->aseen, cascade = a & style_attrs_of(tag);
 	hattr *st = &t->attr[A_STYLE];
 
-	if (c == NULL || (a & style_attrs_of(tag)) != 1u << A_STYLE || st->trunc || st->len == 0 ||
-	    st->len >= STYLE_CACHE_LEN || tag == T_A || tag == T_DETAILS || tag == T_DIALOG ||
-	    sh->tagrule[tag] ||
+	if ((cascade != 0 && cascade != 1u << A_STYLE) || tag == T_DETAILS || tag == T_DIALOG ||
+	    (tag == T_OTHER && sh->tagrule[T_OTHER]) ||
 	    (a & 1u << A_CLASS && (sh->kinds & 1 << SEL_CLASS || t->attr[A_CLASS].trunc)) ||
 	    (a & 1u << A_ID && (sh->kinds & 1 << SEL_ID || t->attr[A_ID].trunc)))
+		return NULL;
+	if (cascade == 0)
+		return style_cache_get(t->h) ? &memo_nostyle : NULL;
+	if ((c = t->h->styles) == NULL || st->trunc || st->len == 0 || st->len >= STYLE_CACHE_LEN)
 		return NULL;
 	style_entry *set = &c->e[2 * style_set(st->v, st->len)];
 	for (unsigned i = 0; i < 2; i++)
@@ -4556,32 +4776,43 @@ static hframe *
 push_styled(htok *t, int tag, uint8_t force)
 {
 	const style_entry *se = frame_memo_entry(t, tag);
+	uint32_t rules = t->h->sheet.nr, link = t->h->linkcolor;
+	bool href = tag == T_A && t->aseen & 1u << A_HREF;
 	fmemo *m = NULL;
 	hlook k;
 	hstyle s;
 	hframe *f;
 
 	if (se != NULL) {
-		const hframe *par = parent_for(t, tag);
 		style_cache *c = t->h->styles;
-		size_t i = (size_t)(se - c->e);
+		size_t i = se == &memo_nostyle ? 2 * STYLE_SETS : (size_t)(se - c->e);
+		const hframe *par = parent_for(t, tag);
 
-		look_of(par, &k);
-		m = &c->memo[(i * 7 + (unsigned)tag * 5 + k.why + k.cwhy) * 2 & (FRAME_MEMO - 1)];
-		for (unsigned w = 0; w < 2; w++)
+		m = &c->memo[(i * 7 + (unsigned)tag * 5 + par->why + par->cwhy) * 2 & (FRAME_MEMO - 1)];
+		unsigned w;
+		for (w = 0; w < 2; w++)
 			if (m[w].se == se && m[w].gen == se->gen && m[w].tag == tag &&
-			    m[w].force == force && memcmp(&m[w].par, &k, sizeof(k)) == 0) {
-				m[0].lru = (uint8_t)(w ^ 1);
-				return push_frame(t, tag, NULL, force, &m[w].out, m[w].inl, m[w].inl_imp);
-			}
+			    m[w].force == force && m[w].rules == rules && m[w].href == href &&
+			    (!href || m[w].link == link) && look_is(&m[w].par, par))
+				break;
+		/* the hit taken out of the loop: GCC deems an early return from
+		 * it unlikely and copies the frame with a slow "rep movs" */
+		if (w < 2) {
+			m[0].lru = (uint8_t)(w ^ 1);
+			return push_frame(t, tag, NULL, force, &m[w].out, m[w].inl, m[w].inl_imp);
+		}
 		m += m[0].lru;  /* replaced: the one of the two used less recently */
 		c->memo[(size_t)(m - c->memo) & ~(size_t)1].lru ^= 1;
+		look_of(par, &k);  /* push may move the stack */
 	}
 	style_for(t, tag, &s);
 	f = push(t, tag, &s, force);
-	if (f != NULL && m != NULL && se->len) {
+	if (f != NULL && m != NULL && (se->len || se == &memo_nostyle)) {
 		m->se = se;
 		m->gen = se->gen;
+		m->rules = rules;
+		m->link = link;
+		m->href = href;
 		m->tag = (uint16_t)tag;
 		m->force = force;
 		m->par = k;
@@ -4670,7 +4901,8 @@ table_clear(htok *t, int tag)
 				break;
 		}
 	}
-	pop_to(t, i + 1);
+	if (i + 1 < t->depth)  /* (nothing to pop: nothing changes) */
+		pop_to(t, i + 1);
 }
 
 /* an image: content of the open link */
@@ -4789,11 +5021,67 @@ integration_point(const htok *t)
 	return false;
 }
 
+/* The rules of "in body" of the few tags with one of their own (TF_BODYRULE)
+ * that come before the push. */
+static void
+body_rules(htok *t, int tag)
+{
+	switch (tag) {
+	case T_A:
+		if (t->nlink) {
+			/* an open <a> is closed, unless a cell or the like lies
+			 * between: then the new one is inside it */
+			unsigned i, at = t->link[t->nlink - 1].at;
+			for (i = t->depth - 1; i > at; i--) {
+				int ft = t->st[i].tag;
+				if (ft == T_TD || ft == T_TH || ft == T_CAPTION || ft == T_TEMPLATE ||
+				    ft == T_APPLET || ft == T_OBJECT || ft == T_MARQUEE)
+					break;
+			}
+			if (i == at)
+				pop_to(t, at);
+			else if (t->nlink == HTML_LINK_NEST)
+				link_close(t);
+		}
+		break;
+	case T_BUTTON: {
+		int i = scope_find(t, T_BUTTON, 0, SC_DEFAULT);
+		if (i > 0)
+			pop_to(t, (unsigned)i);
+		break;
+	}
+	case T_NOBR: {
+		int i = scope_find(t, T_NOBR, 0, SC_DEFAULT);
+		if (i > 0)
+			pop_to(t, (unsigned)i);
+		break;
+	}
+	case T_OPTION:
+	case T_OPTGROUP:
+		if (t->st[t->depth - 1].tag == T_OPTION)
+			pop_to(t, t->depth - 1);
+		if (tag == T_OPTGROUP && t->st[t->depth - 1].tag == T_OPTGROUP)
+			pop_to(t, t->depth - 1);
+		break;
+	case T_TR: case T_TD: case T_TH: case T_TBODY: case T_THEAD: case T_TFOOT:
+	case T_CAPTION: case T_COLGROUP: case T_COL:
+		table_clear(t, tag);
+		break;
+	case T_TABLE:
+		if (t->st[t->depth - 1].fl & FR_TABLECTX) {
+			int i = scope_find(t, T_TABLE, 0, SC_TABLE);
+			if (i > 0)
+				pop_to(t, (unsigned)i);
+		}
+		break;
+	}
+}
+
 /* A start tag; returns the tokenizer state that follows. */
 static int
 tree_start(htok *t, int tag)
 {
-	uint16_t tfl = tagdefs[tag].fl;
+	uint32_t tfl = tagdefs[tag].fl;
 	uint8_t force = R_NONE;
 	hframe *f;
 
@@ -4809,7 +5097,8 @@ tree_start(htok *t, int tag)
 		while (t->depth > 1 && t->st[t->depth - 1].fl & FR_FOREIGN)
 			pop_to(t, t->depth - 1);
 	}
-	for (; t->templates == 0;) {
+	/* (in body, as most tags are, the loop does nothing) */
+	for (; t->mode != M_IN_BODY && t->templates == 0;) {
 		if (t->mode == M_BEFORE_HEAD) {
 			if (tag == T_HTML)
 				return S_DATA;
@@ -4870,82 +5159,40 @@ tree_start(htok *t, int tag)
 	}
 
 	if (t->mode == M_IN_BODY || t->templates) {
-		if (tag == T_BODY && !has_body(t)) {
-			/* a late <body>: its colours apply from here on */
-			push_plain(t, T_BODY, R_NONE);
-			return S_DATA;
+		if (tfl & TF_BODYRULE) {
+			if (tag == T_BODY && !has_body(t)) {
+				/* a late <body>: its colours apply from here on */
+				push_plain(t, T_BODY, R_NONE);
+				return S_DATA;
+			}
+			if (tag == T_HTML || tag == T_BODY || tag == T_HEAD || tag == T_FRAMESET)
+				return S_DATA;
+			if (tag == T_LI)
+				close_item(t, T_LI, T_LI);
+			else if (tag == T_DD || tag == T_DT)
+				close_item(t, T_DD, T_DT);
 		}
-		if (tag == T_HTML || tag == T_BODY || tag == T_HEAD || tag == T_FRAMESET)
-			return S_DATA;
-		if (tag == T_LI)
-			close_item(t, T_LI, T_LI);
-		else if (tag == T_DD || tag == T_DT)
-			close_item(t, T_DD, T_DT);
-		if (tfl & TF_CLOSEP && (tag != T_TABLE || t->doctype))
+		/* (a <p> is open rarely when a tag that closes it comes) */
+		if (((tfl & TF_CLOSEP) != 0) & (t->open[T_P] != 0) && (tag != T_TABLE || t->doctype))
 			close_p(t);
 		if (tfl & TF_HEADING && tagdefs[t->st[t->depth - 1].tag].fl & TF_HEADING)
 			pop_to(t, t->depth - 1);
-		switch (tag) {
-		case T_A:
-			if (t->nlink) {
-				/* an open <a> is closed, unless a cell or the like lies
-				 * between: then the new one is inside it */
-				unsigned i, at = t->link[t->nlink - 1].at;
-				for (i = t->depth - 1; i > at; i--) {
-					int ft = t->st[i].tag;
-					if (ft == T_TD || ft == T_TH || ft == T_CAPTION || ft == T_TEMPLATE ||
-					    ft == T_APPLET || ft == T_OBJECT || ft == T_MARQUEE)
-						break;
-				}
-				if (i == at)
-					pop_to(t, at);
-				else if (t->nlink == HTML_LINK_NEST)
-					link_close(t);
-			}
-			break;
-		case T_BUTTON: {
-			int i = scope_find(t, T_BUTTON, 0, SC_DEFAULT);
-			if (i > 0)
-				pop_to(t, (unsigned)i);
-			break;
-		}
-		case T_NOBR: {
-			int i = scope_find(t, T_NOBR, 0, SC_DEFAULT);
-			if (i > 0)
-				pop_to(t, (unsigned)i);
-			break;
-		}
-		case T_OPTION:
-		case T_OPTGROUP:
-			if (t->st[t->depth - 1].tag == T_OPTION)
-				pop_to(t, t->depth - 1);
-			if (tag == T_OPTGROUP && t->st[t->depth - 1].tag == T_OPTGROUP)
-				pop_to(t, t->depth - 1);
-			break;
-		case T_TR: case T_TD: case T_TH: case T_TBODY: case T_THEAD: case T_TFOOT:
-		case T_CAPTION: case T_COLGROUP: case T_COL:
-			table_clear(t, tag);
-			break;
-		case T_TABLE:
-			if (t->st[t->depth - 1].fl & FR_TABLECTX) {
-				int i = scope_find(t, T_TABLE, 0, SC_TABLE);
-				if (i > 0)
-					pop_to(t, (unsigned)i);
-			}
-			break;
-		}
+		if (tfl & TF_BODYRULE)
+			body_rules(t, tag);
 	}
 
 	if (tfl & TF_VOID) {
 		void_element(t, tag, force);
 		return S_DATA;
 	}
-	if (tag == T_NOSCRIPT)
-		force = force ? force : R_NOSCRIPT;
-	else if (tag == T_TEMPLATE)
-		force = force ? force : R_TEMPLATE;
-	else if (raw_reason(tag))
-		force = force ? force : raw_reason(tag);
+	if (tfl & TF_STARTRULE) {
+		if (tag == T_NOSCRIPT)
+			force = force ? force : R_NOSCRIPT;
+		else if (tag == T_TEMPLATE)
+			force = force ? force : R_TEMPLATE;
+		else if (raw_reason(tag))
+			force = force ? force : raw_reason(tag);
+	}
 
 	if (tfl & TF_FOREIGN && t->selfclose)
 		return S_DATA;
@@ -4955,6 +5202,8 @@ tree_start(htok *t, int tag)
 	else
 		f = push(t, tag, NULL, force);
 
+	if (!(tfl & TF_STARTRULE))
+		return S_DATA;
 	if (tag == T_NOSCRIPT && t->mode == M_IN_HEAD)
 		t->mode = M_IN_HEAD_NOSCRIPT;
 	if (tag == T_A && f)
@@ -4977,7 +5226,7 @@ tree_start(htok *t, int tag)
 static void
 tree_end(htok *t, int tag, uint32_t hash)
 {
-	uint16_t tfl = tagdefs[tag].fl;
+	uint32_t tfl = tagdefs[tag].fl;
 	int i;
 
 	if (t->over) {
@@ -4991,7 +5240,7 @@ tree_end(htok *t, int tag, uint32_t hash)
 				return;
 			}
 	}
-	for (; t->templates == 0;) {
+	for (; t->mode != M_IN_BODY && t->templates == 0;) {
 		if (t->mode == M_BEFORE_HEAD) {
 			if (tag != T_HEAD && tag != T_BODY && tag != T_HTML && tag != T_BR)
 				return;
@@ -5029,25 +5278,36 @@ tree_end(htok *t, int tag, uint32_t hash)
 		break;
 	}
 
-	switch (tag) {
-	case T_BODY:
-	case T_HTML:
-	case T_HEAD:
+	/* Most often the element ended is the current one; then all the rules
+	 * below pop it alone, but for the end tags that pop nothing. */
+	if (!(tfl & TF_VOID) && tag != T_BODY && tag != T_HTML && tag != T_HEAD && t->depth > 1 &&
+	    frame_is(&t->st[t->depth - 1], tag, hash)) {
+		pop_to(t, t->depth - 1);
 		return;
-	case T_BR:
-		boundary(t);
-		return;
-	case T_P:
-		i = scope_find(t, T_P, 0, SC_BUTTON);
-		break;
-	case T_LI:
-		i = scope_find(t, T_LI, 0, SC_LIST);
-		break;
-	case T_TD: case T_TH: case T_TR: case T_TBODY: case T_THEAD: case T_TFOOT:
-	case T_TABLE: case T_CAPTION: case T_COLGROUP:
-		i = scope_find(t, tag, 0, SC_TABLE);
-		break;
-	default:
+	}
+	if (tfl & TF_ENDRULE) {
+		switch (tag) {
+		case T_BODY:
+		case T_HTML:
+		case T_HEAD:
+			return;
+		case T_BR:
+			boundary(t);
+			return;
+		case T_P:
+			i = scope_find(t, T_P, 0, SC_BUTTON);
+			break;
+		case T_LI:
+			i = scope_find(t, T_LI, 0, SC_LIST);
+			break;
+		case T_TD: case T_TH: case T_TR: case T_TBODY: case T_THEAD: case T_TFOOT:
+		case T_TABLE: case T_CAPTION: case T_COLGROUP:
+			i = scope_find(t, tag, 0, SC_TABLE);
+			break;
+		default:
+			return;  /* none: TF_ENDRULE is for the cases above */
+		}
+	} else {
 		if (tfl & TF_HEADING)
 			i = scope_find(t, -1, 0, SC_DEFAULT);
 		else if (tfl & TF_VOID)
@@ -5072,45 +5332,48 @@ tree_end(htok *t, int tag, uint32_t hash)
 }
 
 /* ---- the tokenizer --------------------------------------------------------------------- */
-/* a[1..n) in any case equals the lower-case letters lit[1..n) */
-static inline bool
-attr_is(const char *a, const char *lit, size_t n)
-{
-	for (size_t i = 1; i < n; i++)
-		if ((a[i] | 0x20) != lit[i])
-			return false;
-	return true;
-}
-
-/* the slot of the attribute named n[0..len) in any case, or -1; every name
- * kept is letters only, so n[i] | 0x20 equals a letter only when n[i] is
- * that letter in either case */
+/* The slot of the attribute named n[0..len) in any case, or -1; room bytes
+ * from n may be read (at least len). Every name kept is letters only, so
+ * n[i] | 0x20 equals a letter only when n[i] is that letter in either case:
+ * the first eight bytes are taken at once, as a number, all with 0x20 set,
+ * and looked up in a perfect hash of the names kept. */
+#define ATTR_MUL 0xd23f0824128b2f33ull
 static inline int
-attr_slot(const char *n, size_t len)
+attr_slot(const char *n, size_t len, size_t room)
 {
-	/* by length, then first letter */
+	/* at (name_word * ATTR_MUL) >> 59; "background" has two more letters */
 	static const struct {
-		char name[11];
-		uint8_t slot;
-	} names[] = {
-		{ "id", A_ID }, { "alt", A_ALT }, { "href", A_HREF }, { "size", A_SIZE },
-		{ "text", A_TEXT }, { "link", A_LINK }, { "open", A_OPEN }, { "style", A_STYLE },
-		{ "class", A_CLASS },
-		{ "color", A_COLOR }, { "width", A_WIDTH }, { "title", A_TITLE },
-		{ "hidden", A_HIDDEN }, { "height", A_HEIGHT }, { "bgcolor", A_BGCOLOR },
-		{ "background", A_BACKGROUND },
+		char name[8];
+		uint8_t len, slot;
+	} names[32] = {
+		[2] = { "href", 4, A_HREF }, [4] = { "link", 4, A_LINK }, [9] = { "text", 4, A_TEXT },
+		[10] = { "title", 5, A_TITLE }, [12] = { "style", 5, A_STYLE },
+		[13] = { "size", 4, A_SIZE }, [14] = { "open", 4, A_OPEN },
+		[16] = { "class", 5, A_CLASS }, [20] = { "width", 5, A_WIDTH },
+		[21] = { "hidden", 6, A_HIDDEN }, [23] = { "height", 6, A_HEIGHT },
+		[25] = { "backgrou", 10, A_BACKGROUND }, [26] = { "bgcolor", 7, A_BGCOLOR },
+		[27] = { "id", 2, A_ID }, [30] = { "alt", 3, A_ALT }, [31] = { "color", 5, A_COLOR },
 	};
-	/* names[first[len] .. first[len + 1]) have len bytes */
-	static const uint8_t first[12] = { 0, 0, 0, 1, 2, 7, 12, 14, 15, 15, 15, 16 };
-	int c0;
+	uint64_t w, k, mask;
 
 	if (len < 2 || len > 10)
 		return -1;
-	c0 = (unsigned char)n[0] | 0x20;
-	for (unsigned i = first[len]; i < first[len + 1]; i++)
-		if (names[i].name[0] == c0 && attr_is(n, names[i].name, len))
-			return names[i].slot;
-	return -1;
+	mask = len < 8 ? (1ull << (8 * len)) - 1 : ~0ull;
+	if (HTML_LE && room >= 8) {
+		memcpy(&w, n, 8);
+		w &= mask;
+	} else
+		w = name_word(n, len);
+	w |= 0x2020202020202020ull & mask;
+	unsigned i = (unsigned)((w * ATTR_MUL) >> 59);
+	if (HTML_LE)
+		memcpy(&k, names[i].name, 8);
+	else
+		k = name_word(names[i].name, 8);
+	if (names[i].len != len || k != w ||
+	    (len == 10 && ((n[8] | 0x20) != 'n' || (n[9] | 0x20) != 'd')))
+		return -1;
+	return names[i].slot;
 }
 
 static void
@@ -5121,11 +5384,11 @@ attr_begin(htok *t)
 }
 
 /* the attribute's name is n[0..len) (in any case), or the first bytes of
- * it when len is over HTML_NAME_MAX */
+ * it when len is over HTML_NAME_MAX; room bytes from n may be read */
 static inline void
-attr_name_done(htok *t, const char *n, size_t len)
+attr_name_done(htok *t, const char *n, size_t len, size_t room)
 {
-	int slot = len <= HTML_NAME_MAX ? attr_slot(n, len) : -1;
+	int slot = len <= HTML_NAME_MAX ? attr_slot(n, len, room) : -1;
 
 	if (t->inner && slot != A_HREF && slot != A_ALT && slot != A_TITLE)
 		slot = -1;  /* in a comment only what a hidden link carries matters */
@@ -5147,7 +5410,7 @@ attr_value_nonul(htok *t, const char *s, size_t n)
 
 	if (n > a->cap - a->len)
 		n = a->cap - a->len, a->trunc = true;
-	memcpy(a->v + a->len, s, n);
+	copy_var(a->v + a->len, s, n);
 	a->len += n;
 }
 
@@ -5209,7 +5472,7 @@ tag_id(const htok *t)
 static int
 inner_tag(htok *t, int tag)
 {
-	uint16_t tfl = tagdefs[tag].fl;
+	uint32_t tfl = tagdefs[tag].fl;
 
 	if (tfl & TF_BLOCK)
 		boundary(t);
@@ -5254,11 +5517,11 @@ inner_tag(htok *t, int tag)
 	return S_DATA;
 }
 
-/* the tag token is complete */
+/* the tag token is complete; tag: tag_id() */
 static int
-emit_tag(htok *t)
+emit_tag(htok *t, int tag)
 {
-	int tag = tag_id(t), st = S_DATA;
+	int st = S_DATA;
 
 	t->run++;
 	if (t->inner)
@@ -5445,8 +5708,10 @@ tok_feed(htok *t, const char *p, size_t n)
 #define GO(s) do { t->state = (s); if (p >= e) return; goto L_##s; } while (0)
 /* go to a state known only at run time */
 #define GOTO_STATE(s) do { t->state = (uint8_t)(s); if (p >= e) return; goto dispatch; } while (0)
-/* the tag token is complete */
-#define EMIT() do { st = emit_tag(t); if (st == S_DATA) GO(S_DATA); GOTO_STATE(st); } while (0)
+/* the tag token of tag is complete */
+#define EMIT_TAG(tag) do { st = emit_tag(t, (tag)); if (st == S_DATA) GO(S_DATA); GOTO_STATE(st); } while (0)
+/* ... its name read earlier */
+#define EMIT() EMIT_TAG(t->ntag)
 
 	if (p >= e)
 		return;
@@ -5504,6 +5769,55 @@ dispatch:
 
 	/* ---- data, tags, attributes ---- */
 L_S_DATA:
+#ifdef __SSE2__
+	if (t->mode == M_IN_BODY || t->templates) {
+		/* Text in the body: looked through and copied in one pass, 32
+		 * bytes at a time, where it goes in the block ring (and then to
+		 * the open links and the pending link's "after", as
+		 * tok_text_all() does). It is kept when the run ends with a '<'
+		 * before the end of the room that seg_ring() would fill as it
+		 * is (with no trimming); else the ring is as it was (what was
+		 * written is past its end), and the text goes the usual way
+		 * below. */
+		hbuf *b = &t->ring;
+		size_t len = b->len;
+		bool mark = b->run != t->run || t->run == 0 || len == 0;
+		size_t at = len + (mark ? 2 : 0);
+		char *d = b->p + at;
+		const __m128i lt = _mm_set1_epi8('<'), zero = _mm_setzero_si128();
+		for (size_t off = 0; at + off + 32 <= b->cap && e - p >= (ptrdiff_t)off + 32; off += 32) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + off));
+			__m128i w = _mm_loadu_si128((const __m128i *)(const void *)(p + off + 16));
+			unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lt),
+			    _mm_cmpeq_epi8(v, zero))) | (unsigned)_mm_movemask_epi8(_mm_or_si128(
+			    _mm_cmpeq_epi8(w, lt), _mm_cmpeq_epi8(w, zero))) << 16;
+			_mm_storeu_si128((__m128i *)(void *)(d + off), v);
+			_mm_storeu_si128((__m128i *)(void *)(d + off + 16), w);
+			if (m == 0)
+				continue;
+			size_t k = off + (size_t)__builtin_ctz(m);
+			if (p[k] != '<' || k > HTML_RING - HTML_RING_KEEP - 8 || len + k + 2 > b->cap)
+				break;
+			if (k > 0) {
+				hpend *pd = &t->h->pend;
+				if (mark) {
+					b->p[len] = 0;
+					b->p[len + 1] = (char)SEG_CLASS(t->twhy, 0);
+					b->run = t->run;
+				}
+				b->len = at + k;
+				for (unsigned i = 0; i < t->nlink; i++)
+					seg_head(&t->link[i].raw, p, k, SEG_CLASS(t->twhy, 0), t->run);
+				if (pd->on && pd->owner == t && !pd->url) {
+					seg_head(&pd->araw, p, k, SEG_CLASS(t->twhy, 0), t->run);
+					pend_check(t->h);
+				}
+			}
+			p += k + 1;
+			GO(S_TAG_OPEN);
+		}
+	}
+#endif
 	q = find_byte_nul(p, e, '<', 64);
 	if (q && *q == 0) {
 		/* a NUL in the text: data_text looks for them */
@@ -5551,12 +5865,51 @@ L_S_END_TAG_OPEN:
 L_S_TAG_NAME: {
 	size_t nl = t->nlen, na = t->nall;
 	uint64_t nw = t->nword;
+#ifdef __SSE2__
+	if (na == 0 && e - p >= 16) {
+		/* A whole name of at most fifteen bytes, as most are: its end
+		 * found and its letters lowered sixteen bytes at a time; a
+		 * longer one is read byte by byte below. */
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(sse_name_end(v, false));
+		if (m) {
+			/* The tag is looked up here, and given to emit_tag() (not
+			 * through memory), so that what follows does not wait on it
+			 * long; the bytes past the name (stored too) are not read,
+			 * and its first eight are cut to it in a register. */
+			unsigned k = (unsigned)__builtin_ctz(m);
+			__m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+			    _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+			v = _mm_add_epi8(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+			_mm_storeu_si128((__m128i *)(void *)t->name, v);
+#ifdef __x86_64__
+			nw = (uint64_t)_mm_cvtsi128_si64(v);
+#else
+			memcpy(&nw, t->name, 8);
+#endif
+			if (k < 8)
+				nw &= (1ull << (8 * k)) - 1;
+			t->nword = nw;
+			t->nlen = t->nall = k;
+			int tag = k > 12 ? T_OTHER : tag_lookup(nw, t->name, k);
+			t->ntag = tag;
+			c = p[k];
+			p += k + 1;
+			if (c == '>')
+				EMIT_TAG(tag);
+			if (c == '/')
+				GO(S_SELF_CLOSING);
+			GO(S_BEFORE_ATTR_NAME);
+		}
+	}
+#endif
 	while (p < e) {
 		c = *p++;
 		if (cclass[(unsigned char)c] & (CC_WS | CC_END)) {
 			t->nlen = nl;
 			t->nall = na;
 			t->nword = nw;
+			t->ntag = tag_id(t);
 			if (c == '>')
 				EMIT();
 			if (c == '/')
@@ -5601,20 +5954,20 @@ L_S_ATTR_NAME:
 	q = p;
 #ifdef __SSE2__
 	if (e - p >= 16) {
-		/* the first byte that may end the name: below '!' or from 0x80
-		 * (signed), '=', '>', '/' */
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-		    _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8('!')), _mm_cmpeq_epi8(v, _mm_set1_epi8('='))),
-		    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')), _mm_cmpeq_epi8(v, _mm_set1_epi8('/')))));
+		/* the end of the name in the next sixteen bytes, most often */
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    sse_name_end(_mm_loadu_si128((const __m128i *)(const void *)p), true));
 		q = p + (m ? __builtin_ctz(m) : 16);
-	}
+		if (m == 0)
+			for (; q < e && !cclass[(unsigned char)*q]; q++)
+				;
+	} else
 #endif
 	for (; q < e && !cclass[(unsigned char)*q]; q++)
 		;
 	if (t->aall == 0 && q < e) {
 		/* all of the name is in this piece: looked up where it is */
-		attr_name_done(t, p, (size_t)(q - p));
+		attr_name_done(t, p, (size_t)(q - p), (size_t)(e - p));
 	} else {
 		size_t k = (size_t)(q - p);
 		if (t->alen + k > HTML_NAME_MAX)
@@ -5624,7 +5977,7 @@ L_S_ATTR_NAME:
 		t->aall += (size_t)(q - p);
 		if (q == e)
 			return;
-		attr_name_done(t, t->an, t->aall);
+		attr_name_done(t, t->an, t->aall, sizeof(t->an));
 	}
 	p = q;
 	if (*p++ == '=')
@@ -5788,7 +6141,11 @@ L_S_COMMENT_START_DASH:
 	GO(S_COMMENT);
 
 L_S_COMMENT:
-	q = memchr(p, '-', (size_t)(e - p));
+	/* a '-' with another byte than '-' after it is text (the comment end
+	 * dash state would give it and go on here): looked past at once, so
+	 * that the names of CSS properties in <!--[if mso]> go as one piece */
+	for (q = p; (q = find_byte(q, e, '-')) != NULL && e - q > 1 && q[1] != '-'; q++)
+		;
 	comment_data(t, p, (size_t)((q ? q : e) - p));
 	if (q == NULL)
 		return;
@@ -5918,6 +6275,7 @@ L_S_SD_ESC_END_NAME:
 			name_begin(t, true);
 			for (size_t i = 0; i < t->tlen; i++)
 				name_add(t, (unsigned char)t->tmp[i]);
+			t->ntag = tag_id(t);
 			if (c == '>')
 				EMIT();
 			if (c == '/')
