@@ -1074,7 +1074,6 @@ START_TEST(identity_login_before_header)
 	bw_policy *p = policy_with("SenderIdentity login header domain\nSenderIdHeader X-Customer\n"
 	    "TrustedUpstreamHosts 10.9.0.0/16\nRequireConsent no\nMessageRate 1/1h\n");
 	bw_store *st = store_new();
-	const char *rc1[] = { "<cy@example.net>", NULL };
 	bw_msg *m;
 	bw_verdict v;
 
@@ -1089,7 +1088,6 @@ START_TEST(identity_login_before_header)
 			    "seconds");
 		bw_msg_free(m);
 	}
-	(void)rc1;
 	bw_store_close(st);
 	bw_policy_unref(p);
 }
