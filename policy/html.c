@@ -6528,7 +6528,9 @@ tok_alloc(htok *t)
 	t->nms = NULL;
 	t->ring.p = malloc(HTML_RING);
 	t->ring.cap = HTML_RING;
-	if (!grow((void **)&t->st, &t->stcap, sizeof(hframe), 32, h->lim.max_depth + 1) ||
+	/* 32 frames to start with, fewer under a smaller MaxHtmlDepth */
+	if (!grow((void **)&t->st, &t->stcap, sizeof(hframe), h->lim.max_depth < 31 ? h->lim.max_depth + 1 : 32,
+	    h->lim.max_depth + 1) ||
 	    t->ring.p == NULL || !link_alloc(h, &t->link[0])) {
 		tok_free(t);
 		return false;

@@ -960,6 +960,7 @@ struct unsub_scan {
 	size_t maxlinks;
 	vstate *views;
 	size_t nviews, capviews;
+	bool view_lost;       /* a view could not be set up (no memory): no verdict */
 	vstate *cur;
 	hvec known;           /* labelled working URLs from every view */
 	/* headers */
@@ -1570,8 +1571,10 @@ unsub_part_begin(void *ud, const mime_part *p)
 	if (s->nviews == s->capviews) {
 		size_t nc = s->capviews ? s->capviews * 2 : 4;
 		vstate *nv = realloc(s->views, nc * sizeof(*nv));
-		if (nv == NULL)
+		if (nv == NULL) {
+			s->view_lost = true;
 			return;
+		}
 		s->views = nv;
 		s->capviews = nc;
 	}
@@ -1579,8 +1582,10 @@ unsub_part_begin(void *ud, const mime_part *p)
 	memset(v, 0, sizeof(*v));
 	v->html = strcmp(p->type, "text/html") == 0;
 	v->index = p->index;
-	if ((v->part = strdup(p->type)) == NULL)
+	if ((v->part = strdup(p->type)) == NULL) {
+		s->view_lost = true;
 		return;
+	}
 	if (v->html) {
 		html_limits hl = {
 			.max_depth = c->max_html_depth,
@@ -1593,6 +1598,7 @@ unsub_part_begin(void *ud, const mime_part *p)
 
 		if ((v->hp = html_new(&hl, &cb, s)) == NULL) {
 			free(v->part);
+			s->view_lost = true;
 			return;
 		}
 	}
@@ -1974,7 +1980,9 @@ unsub_finish(unsub_scan *s)
 	bool html_failed = false;
 	size_t worst = 0;
 
-	if (s == NULL)
+	/* a view the reader sees was not checked: judging the others alone
+	   could let a hidden link through */
+	if (s == NULL || s->view_lost)
 		return NULL;
 	r = &s->r;
 	if (s->finished)

@@ -72,6 +72,8 @@ void unsub_header(unsub_scan *s, const char *name, const char *value);
 /* body chunks; false once more body cannot change the result */
 bool unsub_body_feed(unsub_scan *s, const char *buf, size_t len);
 /* Finish and fill r (owned by the scan until unsub_free). */
+/* NULL when out of memory, or when a view could not be set up (then no
+ * verdict can be given: the caller defers, OnInternalError). */
 const unsub_result *unsub_finish(unsub_scan *s);
 void unsub_free(unsub_scan *s);
 

@@ -229,6 +229,22 @@ START_TEST(hidden_link_refused_naming_part_and_trick)
 }
 END_TEST
 
+/* the smallest MaxHtmlDepth: the HTML view is still checked (the parser
+ * once could not be made under 31, and the text view alone passed) */
+START_TEST(small_html_depth_still_checks_html)
+{
+	bw_policy *p = policy_with("MaxHtmlDepth 8\n");
+	run r = { .addr = "127.0.0.1", .from = "<news@example.com>",
+	    .hdrs = { H_MIME, H_MULTI }, .body = MULTIPART(HTML_HIDDEN, TEXT_OK) };
+
+	drive(p, &r);
+	ck_assert_int_eq(r.at_eom, BW_ACT_REJECT);
+	ck_assert_str_eq(r.v.text, "bulk mail must show a visible unsubscribe link "
+	    "(text/html part: link hidden by display:none)");
+	bw_policy_unref(p);
+}
+END_TEST
+
 START_TEST(list_unsubscribe_alone_is_not_a_visible_link)
 {
 	bw_policy *p = policy_with("");
@@ -467,6 +483,7 @@ engine_suite(void)
 	tcase_add_test(t, inbound_passes_at_mail_from);
 	tcase_add_test(t, authenticated_outside_client_is_outbound);
 	tcase_add_test(t, non_bulk_outbound_passes_at_eoh);
+	tcase_add_test(t, small_html_depth_still_checks_html);
 	tcase_add_loop_test(t, bulk_without_link_refused, 0, sizeof(bulk_rows) / sizeof(bulk_rows[0]));
 	tcase_add_test(t, visible_link_accepted_with_header);
 	tcase_add_test(t, hidden_link_refused_naming_part_and_trick);

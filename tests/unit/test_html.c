@@ -649,6 +649,23 @@ START_TEST(test_max_depth)
 	ck_assert_str_eq(g.limit, "MaxHtmlDepth");
 	got_free(&g);
 
+	/* a bound under the 32 frames the stack starts with (MaxHtmlDepth may
+	   be as low as 8): the parser is made, and the bound holds */
+	lim.max_depth = 8;
+	len = (size_t)sprintf(html, "<div><p><a href=\"%s\">Unsubscribe</a></p></div>", U);
+	run_lim(html, len, 0, &lim, &g);
+	ck_assert_ptr_null(g.limit);
+	ck_assert_ptr_nonnull(find(&g, U));
+	ck_assert(find(&g, U)->visible);
+	got_free(&g);
+	len = 0;
+	for (size_t i = 0; i < 12; i++)
+		memcpy(html + len, "<div>", 5), len += 5;
+	run_lim(html, len, 0, &lim, &g);
+	ck_assert_str_eq(g.limit, "MaxHtmlDepth");
+	got_free(&g);
+	lim.max_depth = 64;
+
 	/* within the bound the elements are tracked */
 	len = 0;
 	for (size_t i = 0; i < 60; i++)
