@@ -931,29 +931,13 @@ out:
 static bool
 rec_from_json(const char *json, void *rec, const field *f, size_t nf, char *err, size_t errlen)
 {
-	json_error_t je;
 	json_t *o, *v;
 	const char *name;
 	bool seen[16] = {false};
 	bool ok = false;
 
-	if (json == NULL) {
-		bw_seterr(err, errlen, "no value");
+	if ((o = bw_store_json_object(json, err, errlen)) == NULL)
 		return false;
-	}
-	if (strnlen(json, BW_STORE_VAL_MAX + 1) > BW_STORE_VAL_MAX) {
-		bw_seterr(err, errlen, "record longer than %d bytes", BW_STORE_VAL_MAX);
-		return false;
-	}
-	o = json_loads(json, JSON_REJECT_DUPLICATES, &je);
-	if (o == NULL) {
-		bw_seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
-		return false;
-	}
-	if (!json_is_object(o)) {
-		bw_seterr(err, errlen, "not a JSON object");
-		goto out;
-	}
 	json_object_foreach(o, name, v)
 	{
 		size_t i;

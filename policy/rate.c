@@ -370,7 +370,6 @@ bad:
 bool
 bw_window_decode(const char *json, bw_window *w, char *err, size_t errlen)
 {
-	json_error_t je;
 	json_t *o, *v;
 	const char *name, *text = NULL;
 	bool ok = false, have_v = false;
@@ -378,18 +377,8 @@ bw_window_decode(const char *json, bw_window *w, char *err, size_t errlen)
 	if (w == NULL)
 		return false;
 	bw_window_init(w);
-	if (json == NULL || strnlen(json, BW_STORE_VAL_MAX + 1) > BW_STORE_VAL_MAX) {
-		bw_seterr(err, errlen, json == NULL ? "no value" : "record too long");
+	if ((o = bw_store_json_object(json, err, errlen)) == NULL)
 		return false;
-	}
-	if ((o = json_loads(json, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		bw_seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
-		return false;
-	}
-	if (!json_is_object(o)) {
-		bw_seterr(err, errlen, "not a JSON object");
-		goto out;
-	}
 	json_object_foreach(o, name, v)
 	{
 		if (strcmp(name, "v") == 0) {
@@ -835,21 +824,14 @@ out:
 bool
 bw_sender_from_json(const char *json, bw_sender *s, char *err, size_t errlen)
 {
-	json_error_t je;
 	json_t *o;
 	bool ok;
 
 	if (s == NULL)
 		return false;
 	memset(s, 0, sizeof(*s));
-	if (json == NULL || strnlen(json, BW_STORE_VAL_MAX + 1) > BW_STORE_VAL_MAX) {
-		bw_seterr(err, errlen, json == NULL ? "no value" : "record too long");
+	if ((o = bw_store_json_object(json, err, errlen)) == NULL)
 		return false;
-	}
-	if ((o = json_loads(json, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		bw_seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
-		return false;
-	}
 	ok = bw_sender_from_jobj(o, NULL, s, err, errlen);
 	json_decref(o);
 	return ok;

@@ -146,19 +146,12 @@ note_from_json(json_t *n, bw_sender_note *out, unsigned i, char *err, size_t err
 bool
 bw_sender_rec_from_json(const char *json, bw_sender_rec *r, char *err, size_t errlen)
 {
-	json_error_t je;
 	json_t *o, *v;
 	bool ok = false;
 
 	memset(r, 0, sizeof(*r));
-	if ((o = json_loads(json, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		snprintf(err, errlen, "not JSON: %s", je.text);
+	if ((o = bw_store_json_object(json, err, errlen)) == NULL)
 		return false;
-	}
-	if (!json_is_object(o)) {
-		snprintf(err, errlen, "not a JSON object");
-		goto out;
-	}
 	if ((v = json_object_get(o, "rate_reset_at")) != NULL) {
 		if (!json_is_string(v) || !bw_time_ms_parse(json_string_value(v), &r->rate_reset_at)) {
 			snprintf(err, errlen, "rate_reset_at: not a time");

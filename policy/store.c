@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "log.h"
 #include "store.h"
 #include "store_impl.h"
 
@@ -484,6 +485,32 @@ bw_store_put(bw_store *s, bw_tbl t, const char *key, const char *val)
 	    || (e = store_check_val(s, t, key, val)) != BW_STORE_OK)
 		return e;
 	return s->ops->rec_write_many(s, &kv, 1);
+}
+
+json_t *
+bw_store_json_object(const char *val, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *o;
+
+	if (val == NULL) {
+		bw_seterr(err, errlen, "no value");
+		return NULL;
+	}
+	if (strnlen(val, BW_STORE_VAL_MAX + 1) > BW_STORE_VAL_MAX) {
+		bw_seterr(err, errlen, "record longer than %d bytes", BW_STORE_VAL_MAX);
+		return NULL;
+	}
+	if ((o = json_loads(val, JSON_REJECT_DUPLICATES, &je)) == NULL) {
+		bw_seterr(err, errlen, "bad JSON at column %d: %.100s", je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		bw_seterr(err, errlen, "not a JSON object");
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 bw_store_err

@@ -103,6 +103,11 @@ typedef enum {
 /* *val: a malloc'd NUL-terminated copy of the value (free it), or NULL with
  * BW_STORE_NOTFOUND. */
 bw_store_err bw_store_get(bw_store *s, bw_tbl t, const char *key, char **val);
+/* A record's value parsed: a JSON object (a new reference, json_decref
+ * it), or NULL with a sentence in err (no value, longer than
+ * BW_STORE_VAL_MAX, not JSON, not an object). Duplicate names are refused. */
+struct json_t;
+struct json_t *bw_store_json_object(const char *val, char *err, size_t errlen);
 /* Several lookups from one snapshot: one read transaction (LMDB), one
  * round trip (Redis). vals[i] is a malloc'd value or NULL when absent.
  * BW_STORE_OK even when some are absent; on any error every vals[i] is NULL. */
