@@ -45,6 +45,19 @@ tfmt(bw_time_ms t, char buf[BW_TIME_MS_LEN])
 	return buf;
 }
 
+/* The policy of conf and its store, writable; false (said why) when either fails. */
+static bool
+ctl_open(const char *conf, bw_policy **p, bw_store **st)
+{
+	if ((*p = ctl_policy(conf)) == NULL)
+		return false;
+	if ((*st = ctl_store(*p, 0)) == NULL) {
+		bw_policy_unref(*p);
+		return false;
+	}
+	return true;
+}
+
 /* ---------------------------------------------------------------- held queue ids */
 
 typedef struct held_list {
@@ -460,12 +473,8 @@ ctl_sender(const char *conf, int argc, char **argv)
 		return ctl_usage();
 	if (release && strcmp(sub, "resolve") != 0)
 		return ctl_usage();
-	if ((p = ctl_policy(conf)) == NULL)
+	if (!ctl_open(conf, &p, &st))
 		return 1;
-	if ((st = ctl_store(p, 0)) == NULL) {
-		bw_policy_unref(p);
-		return 1;
-	}
 	if (strcmp(sub, "list") == 0)
 		rc = sender_list(st, json);
 	else if (strcmp(sub, "show") == 0)
@@ -502,12 +511,8 @@ ctl_rate(const char *conf, int argc, char **argv)
 		return ctl_usage();
 	if (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "reset") != 0)
 		return ctl_usage();
-	if ((p = ctl_policy(conf)) == NULL)
+	if (!ctl_open(conf, &p, &st))
 		return 1;
-	if ((st = ctl_store(p, 0)) == NULL) {
-		bw_policy_unref(p);
-		return 1;
-	}
 	if (strcmp(argv[1], "show") == 0)
 		rc = rate_show(p, st, argv[2]);
 	else {
@@ -692,12 +697,8 @@ ctl_complaint(const char *conf, int argc, char **argv)
 	if (strcmp(argv[1], "add") == 0 ? !(argc == 4 || (argc == 6 && strcmp(argv[4], "--source") == 0))
 	    : strcmp(argv[1], "list") == 0 ? argc > 3 : strcmp(argv[1], "import") == 0 ? argc < 3 : 1)
 		return ctl_usage();
-	if ((p = ctl_policy(conf)) == NULL)
+	if (!ctl_open(conf, &p, &st))
 		return 1;
-	if ((st = ctl_store(p, 0)) == NULL) {
-		bw_policy_unref(p);
-		return 1;
-	}
 	if (strcmp(argv[1], "add") == 0)
 		rc = complaint_add(p, st, argv[2], argv[3], argc == 6 ? argv[5] : NULL);
 	else if (strcmp(argv[1], "list") == 0) {
