@@ -3318,6 +3318,47 @@ cmatch_cmp(const cmatch *a, const cmatch *b)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
+/* The sheet's rules that match an element into m, in cascade order
+ * (specificity, then source order); their count. tagrule: look its tag
+ * (tn, hashed taghash) up; id and cls: its id and class attributes (n 0:
+ * none or not looked up). For the element being started and for one
+ * held until the sheet is complete. */
+static unsigned
+sheet_match(const hsheet *sh, bool tagrule, uint32_t taghash, const char *tn, size_t tl,
+    const char *id, size_t nid, const char *cls, size_t ncls, cmatch *m)
+{
+	unsigned nm = 0;
+
+	if (tagrule)
+		nm = sheet_lookup(sh, taghash ^ SALT_TAG, SEL_TAG, tn, tl, 0, m, nm);
+	if (nid) {
+		trim(&id, &nid);
+		if (nid)
+			nm = sheet_lookup(sh, name_hash(id, nid) ^ SALT_ID, SEL_ID, id, nid, taghash, m, nm);
+	}
+	if (ncls) {
+		const char *p = cls, *e = cls + ncls;
+		for (unsigned k = 0; k < HTML_CLASSES && p < e; k++) {
+			while (p < e && is_ws(*p))
+				p++;
+			const char *q = p;
+			while (q < e && !is_ws(*q))
+				q++;
+			if (q > p)
+				nm = sheet_lookup(sh, name_hash(p, (size_t)(q - p)) ^ SALT_CLASS, SEL_CLASS, p,
+				    (size_t)(q - p), taghash, m, nm);
+			p = q;
+		}
+	}
+	for (unsigned i = 1; i < nm; i++)  /* insertion sort: a handful */
+		for (unsigned j = i; j > 0 && cmatch_cmp(&m[j], &m[j - 1]) < 0; j--) {
+			cmatch x = m[j];
+			m[j] = m[j - 1];
+			m[j - 1] = x;
+		}
+	return nm;
+}
+
 /* attributes that take part in the cascade of an element tag (style_attrs) */
 #define STYLE_ATTRS (1u << A_STYLE | 1u << A_HIDDEN | 1u << A_BGCOLOR | 1u << A_BACKGROUND)
 static inline uint32_t
@@ -3425,37 +3466,12 @@ style_for(htok *t, int tag, hstyle *s)
 	style_init(s);
 	style_attrs(t, tag, s);
 	if (sh->any) {
-		if (sh->kinds & 1 << SEL_TAG && sh->tagrule[tag])
-			nm = sheet_lookup(sh, t->nhash ^ SALT_TAG, SEL_TAG, t->name, t->nlen, 0, m, nm);
-		if (t->aseen & 1u << A_ID && sh->kinds & 1 << SEL_ID) {
-			hattr *a = attr_get(t, A_ID);
-			const char *p = a->v;
-			size_t n = a->len;
-			trim(&p, &n);
-			if (n)
-				nm = sheet_lookup(sh, name_hash(p, n) ^ SALT_ID, SEL_ID, p, n, t->nhash, m, nm);
-		}
-		if (t->aseen & 1u << A_CLASS && sh->kinds & 1 << SEL_CLASS) {
-			hattr *a = attr_get(t, A_CLASS);
-			const char *p = a->v, *e = p + a->len;
-			for (unsigned k = 0; k < HTML_CLASSES && p < e; k++) {
-				while (p < e && is_ws(*p))
-					p++;
-				const char *q = p;
-				while (q < e && !is_ws(*q))
-					q++;
-				if (q > p)
-					nm = sheet_lookup(sh, name_hash(p, (size_t)(q - p)) ^ SALT_CLASS,
-					    SEL_CLASS, p, (size_t)(q - p), t->nhash, m, nm);
-				p = q;
-			}
-		}
-		for (i = 1; i < nm; i++)  /* insertion sort: a handful */
-			for (j = i; j > 0 && cmatch_cmp(&m[j], &m[j - 1]) < 0; j--) {
-				cmatch x = m[j];
-				m[j] = m[j - 1];
-				m[j - 1] = x;
-			}
+		const hattr *id = t->aseen & 1u << A_ID && sh->kinds & 1 << SEL_ID ? attr_get(t, A_ID) : NULL;
+		const hattr *cls = t->aseen & 1u << A_CLASS && sh->kinds & 1 << SEL_CLASS
+		    ? attr_get(t, A_CLASS) : NULL;
+
+		nm = sheet_match(sh, sh->kinds & 1 << SEL_TAG && sh->tagrule[tag], t->nhash, t->name, t->nlen,
+		    id ? id->v : NULL, id ? id->len : 0, cls ? cls->v : NULL, cls ? cls->len : 0, m);
 		for (i = 0; i < nm; i++) {
 			const css_rule *r = &sh->r[m[i].order];
 			for (j = 0; j < r->nd; j++) {
@@ -6587,35 +6603,9 @@ late_cel(const html_parser *h, const hcel *e, hlate *r)
 
 	memset(r, 0, sizeof(*r));
 	memset(win, 0, sizeof(win));
-	if (e->tag != T_OTHER && sh->kinds & 1 << SEL_TAG && sh->tagrule[e->tag])
-		nm = sheet_lookup(sh, taghash ^ SALT_TAG, SEL_TAG, tn, tl, 0, m, nm);
-	if (e->nid && sh->kinds & 1 << SEL_ID) {
-		const char *p = names + e->ncls;
-		size_t n = e->nid;
-		trim(&p, &n);
-		if (n)
-			nm = sheet_lookup(sh, name_hash(p, n) ^ SALT_ID, SEL_ID, p, n, taghash, m, nm);
-	}
-	if (e->ncls && sh->kinds & 1 << SEL_CLASS) {
-		const char *p = names, *end = names + e->ncls;
-		for (unsigned k = 0; k < HTML_CLASSES && p < end; k++) {
-			while (p < end && is_ws(*p))
-				p++;
-			const char *q = p;
-			while (q < end && !is_ws(*q))
-				q++;
-			if (q > p)
-				nm = sheet_lookup(sh, name_hash(p, (size_t)(q - p)) ^ SALT_CLASS, SEL_CLASS, p,
-				    (size_t)(q - p), taghash, m, nm);
-			p = q;
-		}
-	}
-	for (i = 1; i < nm; i++)
-		for (j = i; j > 0 && cmatch_cmp(&m[j], &m[j - 1]) < 0; j--) {
-			cmatch x = m[j];
-			m[j] = m[j - 1];
-			m[j - 1] = x;
-		}
+	nm = sheet_match(sh, e->tag != T_OTHER && sh->kinds & 1 << SEL_TAG && sh->tagrule[e->tag], taghash,
+	    tn, tl, sh->kinds & 1 << SEL_ID ? names + e->ncls : NULL, sh->kinds & 1 << SEL_ID ? e->nid : 0,
+	    sh->kinds & 1 << SEL_CLASS ? names : NULL, sh->kinds & 1 << SEL_CLASS ? e->ncls : 0, m);
 	/* the last declaration of each property wins, !important ones apart */
 	for (i = 0; i < nm; i++) {
 		const css_rule *rl = &sh->r[m[i].order];
