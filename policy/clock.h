@@ -35,4 +35,20 @@ int64_t bw_clock_skew(int64_t wall0, int64_t mono0, int64_t wall, int64_t mono);
 /* How far the wall clock may move before it is logged (ms). */
 #define BW_CLOCK_SKEW_LOG 60000
 
+/*
+ * The calendar of the stored times: proleptic Gregorian, UTC, without the
+ * C library (no time zone, no locale, no formatted I/O on the path of
+ * every message).
+ */
+/* Days from 1970-01-01 to y-m-d (m 1..12, d 1..31; not checked). */
+int64_t bw_days_from_civil(int64_t y, int m, int d);
+/* Is y-m-d a day of the calendar (y 0..9999)? */
+bool bw_civil_ok(int y, int m, int d);
+/* "YYYY-MM-DDTHH:MM:SS" of secs since the epoch, in out[0..19) (no NUL);
+ * secs must fall in the years 0..9999. */
+void bw_time_put(int64_t secs, char out[19]);
+/* Reads exactly that form (four-digit year, 'T', seconds 0..59) from
+ * s[0..19): false on anything else. */
+bool bw_time_get(const char *s, int64_t *secs);
+
 #endif

@@ -17,7 +17,7 @@
  * MAC and an address hash made with the same key cannot be confused.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* timegm, gmtime_r */
+#define _GNU_SOURCE 1 /* strnlen */
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +37,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "clock.h"
 #include "log.h"
 #include "config.h"
 #include "consent.h"
@@ -760,33 +761,26 @@ digits(const char *s, int n)
 	return v;
 }
 
-static bool
-leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 bool
 bw_time_parse(const char *s, int64_t *t)
 {
-	static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int y, mo, d, h, mi, se, off = 0;
+	char day[19];
+	int64_t secs;
+	int off = 0;
+	bool leapsec;
 	const char *p;
-	struct tm tm;
 
 	if (s == NULL || strnlen(s, 20) < 20)
 		return false;
-	y = digits(s, 4);
-	mo = digits(s + 5, 2);
-	d = digits(s + 8, 2);
-	h = digits(s + 11, 2);
-	mi = digits(s + 14, 2);
-	se = digits(s + 17, 2);
-	if (y < 0 || s[4] != '-' || mo < 1 || mo > 12 || s[7] != '-' || d < 1 ||
-	    d > mdays[mo - 1] + (mo == 2 && leap(y)) ||
-	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || h < 0 || h > 23 || s[13] != ':' ||
-	    mi < 0 || mi > 59 || s[16] != ':' || se < 0 || se > 60)
+	/* RFC 3339 also writes 't' or a space, and a leap second */
+	memcpy(day, s, sizeof(day));
+	if (day[10] == 't' || day[10] == ' ')
+		day[10] = 'T';
+	if ((leapsec = day[17] == '6' && day[18] == '0'))
+		day[17] = '5', day[18] = '9';
+	if (!bw_time_get(day, &secs))
 		return false;
+	secs += leapsec;   /* a leap second becomes the next minute's first */
 	p = s + 19;
 	if (*p == '.') {
 		size_t n = 0;
@@ -810,33 +804,25 @@ bw_time_parse(const char *s, int64_t *t)
 		return false;
 	if (*p != '\0')
 		return false;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se; /* a leap second (60) becomes the next minute's first */
-	*t = (int64_t)timegm(&tm) - off;
+	*t = secs - off;
 	return true;
 }
 
 void
 bw_time_fmt(int64_t t, char *buf, size_t len)
 {
-	struct tm tm;
-	time_t tt;
+	char out[21];
+	size_t n = 20;
 
 	if (buf == NULL || len == 0)
 		return;
 	/* clamped to the years RFC 3339 can write */
-	tt = (time_t)(t < TIME_MIN ? TIME_MIN : t > TIME_MAX ? TIME_MAX : t);
-	if (gmtime_r(&tt, &tm) == NULL) {
-		buf[0] = '\0';
-		return;
-	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	bw_time_put(t < TIME_MIN ? TIME_MIN : t > TIME_MAX ? TIME_MAX : t, out);
+	out[19] = 'Z';
+	if (n > len - 1)
+		n = len - 1;
+	memcpy(buf, out, n);
+	buf[n] = '\0';
 }
 
 /* ---------------------------------------------------------------- JSON codec */

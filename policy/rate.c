@@ -8,7 +8,7 @@
  * tests pin every boundary and lets a fleet of hosts share the records.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* strnlen, timegm, gmtime_r */
+#define _GNU_SOURCE 1 /* strnlen */
 #endif
 #include <math.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rate.h"
 #include "store.h"
@@ -691,52 +692,51 @@ bw_sender_clock_lag(const bw_sender *s, bw_time_ms now)
 void
 bw_time_ms_fmt(bw_time_ms t, char *buf, size_t len)
 {
-	struct tm tm;
-	time_t sec;
+	char out[BW_TIME_MS_LEN];
+	size_t n = BW_TIME_MS_LEN - 1;
 
 	if (buf == NULL || len == 0)
 		return;
 	t = t < 0 ? 0 : t > BW_TIME_MAX ? BW_TIME_MAX : t;
-	sec = (time_t)(t / 1000);
-	if (gmtime_r(&sec, &tm) == NULL) {
-		buf[0] = '\0';
-		return;
-	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(t % 1000));
+	bw_time_put(t / 1000, out);
+	out[19] = '.';
+	out[20] = (char)('0' + t % 1000 / 100);
+	out[21] = (char)('0' + t % 100 / 10);
+	out[22] = (char)('0' + t % 10);
+	out[23] = 'Z';
+	if (n > len - 1)
+		n = len - 1;
+	memcpy(buf, out, n);
+	buf[n] = '\0';
 }
 
 /*
- * Strict by round trip: the text must be exactly what bw_time_ms_fmt
- * writes for the time it reads as (or that without ".000"), so no sign,
- * space, 30 February or leap second gets through.
+ * Strict: exactly what bw_time_ms_fmt writes (or that without ".000"), so
+ * no sign, space, 30 February or leap second gets through.
  */
 bool
 bw_time_ms_parse(const char *s, bw_time_ms *t)
 {
-	char again[BW_TIME_MS_LEN];
-	struct tm tm;
-	bw_time_ms x;
+	int64_t secs;
 	size_t n;
 	int ms = 0;
 
-	if (s == NULL || ((n = strnlen(s, BW_TIME_MS_LEN)) != 20 && n != 24))
+	if (s == NULL || ((n = strnlen(s, BW_TIME_MS_LEN)) != 20 && n != 24) || !bw_time_get(s, &secs))
 		return false;
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-	        &tm.tm_min, &tm.tm_sec) != 6)
+	if (n == 20 && s[19] != 'Z')
 		return false;
-	if (n == 24)
-		ms = (s[20] - '0') * 100 + (s[21] - '0') * 10 + (s[22] - '0');
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	x = (bw_time_ms)timegm(&tm) * 1000 + ms;
-	if (!time_ok(x))
+	if (n == 24) {
+		for (int i = 20; i < 23; i++) {
+			if (s[i] < '0' || s[i] > '9')
+				return false;
+			ms = ms * 10 + (s[i] - '0');
+		}
+		if (s[19] != '.' || s[23] != 'Z')
+			return false;
+	}
+	if (!time_ok(secs * 1000 + ms))
 		return false;
-	bw_time_ms_fmt(x, again, sizeof(again));
-	if (n == 20 ? strncmp(again, s, 19) != 0 || s[19] != 'Z' : strcmp(again, s) != 0)
-		return false;
-	*t = x;
+	*t = secs * 1000 + ms;
 	return true;
 }
 

@@ -1028,6 +1028,48 @@ START_TEST(test_clock_ignores_steps)
 }
 END_TEST
 
+/* the calendar against the C library's, over every day of the years the
+   stored times can take */
+START_TEST(test_calendar)
+{
+	char mine[20], libc[64];
+	int64_t back;
+
+	/* 13 days a step: every day of the four-year cycle comes round */
+	for (int64_t day = -719528; day <= 2932896; day += 13) {
+		int64_t secs = day * 86400 + (day % 86400 + 86400) % 86400;
+		time_t tt = (time_t)secs;
+		struct tm tm;
+
+		ck_assert(gmtime_r(&tt, &tm) != NULL);
+		snprintf(libc, sizeof(libc), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		bw_time_put(secs, mine);
+		mine[19] = 0;
+		if (strcmp(mine, libc) != 0 || !bw_time_get(mine, &back) || back != secs ||
+		    bw_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) != day)
+			ck_abort_msg("day %lld: %s, the C library %s", (long long)day, mine, libc);
+	}
+	/* what a day of the calendar is */
+	ck_assert(bw_civil_ok(2024, 2, 29));
+	ck_assert(bw_civil_ok(2000, 2, 29));
+	ck_assert(!bw_civil_ok(1900, 2, 29));
+	ck_assert(!bw_civil_ok(2026, 2, 29));
+	ck_assert(!bw_civil_ok(2026, 4, 31));
+	ck_assert(!bw_civil_ok(2026, 0, 1));
+	ck_assert(!bw_civil_ok(2026, 13, 1));
+	ck_assert(!bw_civil_ok(2026, 1, 0));
+	ck_assert(!bw_civil_ok(-1, 1, 1));
+	ck_assert(!bw_civil_ok(10000, 1, 1));
+	ck_assert(!bw_time_get("2026-01-01T00:00:60", &back));
+	ck_assert(!bw_time_get("2026-01-01t00:00:00", &back));
+	ck_assert(!bw_time_get("2026-01-01T24:00:00", &back));
+	ck_assert(!bw_time_get("2026-01-01T00:60:00", &back));
+	ck_assert(!bw_time_get("2026-01-01T0a:00:00", &back));
+	ck_assert(!bw_time_get("2026/01-01T00:00:00", &back));
+}
+END_TEST
+
 START_TEST(test_clock_now)
 {
 	struct timespec ts;
@@ -1053,6 +1095,7 @@ main(void)
 
 	tc = tcase_create("clock");
 	tcase_add_test(tc, test_clock_ignores_steps);
+	tcase_add_test(tc, test_calendar);
 	tcase_add_test(tc, test_clock_now);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("gcra");
