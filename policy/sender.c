@@ -3,6 +3,7 @@
  * rate.h with the admin's notes, compare-and-set changes, held mail.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,8 +144,89 @@ note_from_json(json_t *n, bw_sender_note *out, unsigned i, char *err, size_t err
 	return true;
 }
 
+/*
+ * The last record text a thread decoded and what it gave. A sender's
+ * record is read at every MAIL FROM of its mail and seldom changes: the
+ * same bytes are not decoded again. Keyed by the whole text, so a changed
+ * record is always decoded afresh.
+ */
+typedef struct sender_memo {
+	char *json;
+	size_t len, cap;
+	bw_sender_rec rec;
+} sender_memo;
+
+static pthread_key_t memo_key;
+static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
+static bool memo_ready;
+
+static void
+memo_free(void *p)
+{
+	sender_memo *m = p;
+
+	if (m) {
+		free(m->json);
+		free(m);
+	}
+}
+
+static void
+memo_init(void)
+{
+	memo_ready = pthread_key_create(&memo_key, memo_free) == 0;
+}
+
+/* this thread's memo, NULL when there can be none (no memory) */
+static sender_memo *
+memo_get(void)
+{
+	sender_memo *m;
+
+	pthread_once(&memo_once, memo_init);
+	if (!memo_ready)
+		return NULL;
+	if ((m = pthread_getspecific(memo_key)) == NULL && (m = calloc(1, sizeof(*m))) != NULL &&
+	    pthread_setspecific(memo_key, m) != 0) {
+		free(m);
+		m = NULL;
+	}
+	return m;
+}
+
+static bool sender_rec_decode(const char *json, bw_sender_rec *r, char *err, size_t errlen);
+
 bool
 bw_sender_rec_from_json(const char *json, bw_sender_rec *r, char *err, size_t errlen)
+{
+	sender_memo *m = json ? memo_get() : NULL;
+	size_t len = json ? strlen(json) : 0;
+
+	if (m && m->json && m->len == len && memcmp(m->json, json, len) == 0) {
+		*r = m->rec;
+		return true;
+	}
+	if (!sender_rec_decode(json, r, err, errlen))
+		return false;
+	if (m) {
+		if (len + 1 > m->cap) {
+			char *nj = realloc(m->json, len + 1);
+			if (nj == NULL) {
+				m->len = 0;   /* the old text no longer stands for rec */
+				return true;
+			}
+			m->json = nj;
+			m->cap = len + 1;
+		}
+		memcpy(m->json, json, len + 1);
+		m->len = len;
+		m->rec = *r;
+	}
+	return true;
+}
+
+static bool
+sender_rec_decode(const char *json, bw_sender_rec *r, char *err, size_t errlen)
 {
 	json_t *o, *v;
 	bool ok = false;

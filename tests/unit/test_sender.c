@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <pthread.h>
 
 #include "sender.h"
 
@@ -94,6 +95,58 @@ START_TEST(test_json_bad)
 	ck_assert_msg(!bw_sender_rec_from_json(bad_json[_i], &r, err, sizeof(err)), "%s", bad_json[_i]);
 	ck_assert_msg(err[0], "no reason for %s", bad_json[_i]);
 	ck_assert_int_eq(r.nnotes, 0);
+}
+END_TEST
+
+/* the same text decoded again (a sender's every message) gives the same
+   record; a changed text, even of the same length, is decoded afresh, and
+   a broken one is refused after a good one */
+static void *
+decode_in_thread(void *arg)
+{
+	static bw_sender_rec r;
+	char err[200];
+
+	return bw_sender_rec_from_json(arg, &r, err, sizeof(err)) ? &r : NULL;
+}
+
+START_TEST(test_json_memo)
+{
+	static const char a[] = "{\"state\":\"suspended\",\"since\":\"2026-01-01T00:00:01.000Z\","
+	    "\"rate_reset_at\":\"2026-01-01T00:00:00.500Z\",\"notes\":[{\"at\":\"2026-01-01T00:00:01.000Z\","
+	    "\"action\":\"suspend\",\"note\":\"first\"}]}";
+	static const char b[] = "{\"state\":\"suspended\",\"since\":\"2026-01-01T00:00:02.000Z\","
+	    "\"rate_reset_at\":\"2026-01-01T00:00:00.500Z\",\"notes\":[{\"at\":\"2026-01-01T00:00:01.000Z\","
+	    "\"action\":\"suspend\",\"note\":\"other\"}]}";
+	bw_sender_rec r, first;
+	char err[200] = "";
+	pthread_t th;
+	void *res;
+
+	ck_assert_uint_eq(strlen(a), strlen(b));
+	ck_assert_msg(bw_sender_rec_from_json(a, &first, err, sizeof(err)), "%s", err);
+	ck_assert_int_eq(first.s.since, T0 + 1000);
+	ck_assert_str_eq(first.notes[0].note, "first");
+	memset(&r, 0x55, sizeof(r));
+	ck_assert_msg(bw_sender_rec_from_json(a, &r, err, sizeof(err)), "%s", err);
+	ck_assert_int_eq(memcmp(&r, &first, sizeof(r)), 0);
+	ck_assert_msg(bw_sender_rec_from_json(b, &r, err, sizeof(err)), "%s", err);
+	ck_assert_int_eq(r.s.since, T0 + 2000);
+	ck_assert_str_eq(r.notes[0].note, "other");
+	ck_assert_msg(bw_sender_rec_from_json(a, &r, err, sizeof(err)), "%s", err);
+	ck_assert_int_eq(r.s.since, T0 + 1000);
+	ck_assert_str_eq(r.notes[0].note, "first");
+	err[0] = 0;
+	ck_assert(!bw_sender_rec_from_json(bad_json[1], &r, err, sizeof(err)));
+	ck_assert_msg(err[0], "no reason");
+	ck_assert_int_eq(r.nnotes, 0);
+	/* another thread decodes for itself */
+	ck_assert_int_eq(pthread_create(&th, NULL, decode_in_thread, (void *)b), 0);
+	ck_assert_int_eq(pthread_join(th, &res), 0);
+	ck_assert_ptr_nonnull(res);
+	ck_assert_int_eq(((bw_sender_rec *)res)->s.since, T0 + 2000);
+	ck_assert_msg(bw_sender_rec_from_json(a, &r, err, sizeof(err)), "%s", err);
+	ck_assert_int_eq(memcmp(&r, &first, sizeof(r)), 0);
 }
 END_TEST
 
@@ -232,6 +285,7 @@ main(void)
 
 	tcase_add_test(tc, test_json_roundtrip);
 	tcase_add_loop_test(tc, test_json_bad, 0, (int)(sizeof(bad_json) / sizeof(bad_json[0])));
+	tcase_add_test(tc, test_json_memo);
 	tcase_add_test(tc, test_notes_keep_the_last);
 	suite_add_tcase(s, tc);
 
