@@ -21,6 +21,10 @@
 #include <string.h>
 #include <strings.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "html.h"
 #include "mime.h"
 #include "unsub.h"
@@ -1441,6 +1445,31 @@ cm_tag_at(const char *s, size_t n)
 	    is_ws((unsigned char)s[sizeof(tag) - 1]);
 }
 
+/* the first "<u" or "<U" in s[0..n), or NULL: HTML has a '<' every few
+ * dozen bytes, so both bytes are compared sixteen places at a time */
+static const char *
+find_lt_u(const char *s, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i lt = _mm_set1_epi8('<'), u = _mm_set1_epi8('u'), lc = _mm_set1_epi8(0x20);
+
+	for (; i + 17 <= n; i += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i b = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(s + i + 1)), lc);
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_and_si128(_mm_cmpeq_epi8(a, lt), _mm_cmpeq_epi8(b, u)));
+
+		if (m)
+			return s + i + __builtin_ctz(m);
+	}
+#endif
+	for (; i + 1 < n; i++)
+		if (s[i] == '<' && (s[i + 1] | 0x20) == 'u')
+			return s + i;
+	return NULL;
+}
+
 /* Campaign Monitor's raw <unsubscribe> tag in the HTML source, found
  * across pieces: the end of the previous piece is kept. */
 static void
@@ -1460,8 +1489,8 @@ html_tag_scan(vstate *v, const char *buf, size_t len)
 			if (j[i] == '<' && cm_tag_at(j + i, v->rtlen + m - i))
 				v->rawtag = true;
 	}
-	while (p < e && (p = memchr(p, '<', (size_t)(e - p))) != NULL) {
-		if (e - p > 1 && (p[1] | 0x20) == 'u' && cm_tag_at(p, (size_t)(e - p)))
+	while (p < e && (p = find_lt_u(p, (size_t)(e - p))) != NULL) {
+		if (cm_tag_at(p, (size_t)(e - p)))
 			v->rawtag = true;
 		p++;
 	}

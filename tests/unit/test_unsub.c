@@ -751,6 +751,40 @@ START_TEST(test_text_plain)
 }
 END_TEST
 
+/* Campaign Monitor's raw <unsubscribe> tag in the HTML source is found at
+   any offset and across any split of the body, in any letter case; other
+   tags that start with "<u" are not it */
+START_TEST(test_html_raw_tag)
+{
+	const size_t chunks[] = { 1, 2, 7, 16, 17, 4096 };
+
+	for (int tag = 0; tag < 2; tag++)
+		for (size_t pad = 0; pad < 40; pad++)
+			for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+				char body[512];
+				size_t bl;
+				unsub_scan *s = unsub_new(&pol);
+				const unsub_result *r;
+
+				bl = (size_t)snprintf(body, sizeof(body),
+				    "<html><body><p>%.*s<ul><u>news</u></ul>%s</p></body></html>\n", (int)pad,
+				    "0123456789012345678901234567890123456789",
+				    tag ? "<UnSubscribe style=\"color:#666\">Unsubscribe</UnSubscribe>" :
+				    "<u>Unsubscribe</u>");
+				unsub_header(s, "Content-Type", "text/html; charset=utf-8");
+				unsub_header(s, "Content-Transfer-Encoding", "8bit");
+				for (size_t off = 0; off < bl; off += chunks[k])
+					unsub_body_feed(s, body + off, bl - off < chunks[k] ? bl - off : chunks[k]);
+				r = unsub_finish(s);
+				ck_assert_ptr_nonnull(r);
+				ck_assert_msg(r->body == (tag ? UNSUB_UNRENDERED : UNSUB_ABSENT),
+				    "tag %d, pad %zu, chunk %zu: %s", tag, pad, chunks[k],
+				    unsub_body_name(r->body));
+				unsub_free(s);
+			}
+}
+END_TEST
+
 /* a URL longer than MaxUrlLength is cut, and still a working target */
 START_TEST(test_text_long_url)
 {
@@ -866,6 +900,7 @@ unsub_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_message, 0, N(msg_cases));
 	tcase_add_loop_test(tc, test_message_chunked, 0, N(msg_cases));
+	tcase_add_test(tc, test_html_raw_tag);
 	tcase_add_test(tc, test_message_links_reported);
 	suite_add_tcase(s, tc);
 	return s;
