@@ -53,6 +53,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "bytepair.h"
 #include "mime.h"
 
 #define MIME_BLOCK     8192 /* decoded block and UTF-8 output block */
@@ -1913,11 +1914,18 @@ body_span(const char *p, size_t n)
 {
 	const char *e = p + n, *nl = p;
 
-	while ((nl = memchr(nl, '\n', (size_t)(e - nl))) != NULL) {
-		if (++nl == e || (nl[0] == '-' && (nl + 1 == e || nl[1] == '-')))
-			return nl - 1;
+	/* "\n-" is rare in a body: look for the pair, not for every line end */
+	for (;;) {
+		size_t i = bw_find_pair(nl, (size_t)(e - nl), '\n', '-', 0);
+
+		if (i == (size_t)(e - nl))
+			break;
+		nl += i;
+		if (nl + 2 == e || nl[2] == '-')
+			return nl;
+		nl++;
 	}
-	return NULL;
+	return n > 0 && e[-1] == '\n' ? e - 1 : NULL;
 }
 
 static void

@@ -516,21 +516,10 @@ bw_phrases_count(const bw_phrases *p)
 
 /* ---------------------------------------------------------------- matching */
 
-bool
-bw_phrases_match(const bw_phrases *p, const char *text, size_t len)
+static bool
+match_folded(const bw_phrases *p, const char *f, size_t fl)
 {
-	char stack[FOLD_STACK];
-	char *f = stack;
-	size_t fl;
-	bool hit = false;
-
-	if (p == NULL || p->n == 0 || text == NULL || len == 0)
-		return false;
-	/* folding never makes a text longer */
-	if (len + 1 > sizeof(stack) && (f = malloc(len + 1)) == NULL)
-		return false;
-	fl = bw_fold(text, len, f, len + 1);
-	for (size_t i = 0; i < fl && !hit; i++) {
+	for (size_t i = 0; i < fl; i++) {
 		unsigned char c = (unsigned char)f[i];
 
 		if (p->start[c] == p->start[c + 1])
@@ -545,12 +534,35 @@ bw_phrases_match(const bw_phrases *p, const char *text, size_t len)
 			size_t pl = p->len[ph];
 
 			if (pl <= fl - i && f[i + pl - 1] == p->buf[p->off[ph] + pl - 1] &&
-			    memcmp(f + i, p->buf + p->off[ph], pl) == 0) {
-				hit = true;
-				break;
-			}
+			    memcmp(f + i, p->buf + p->off[ph], pl) == 0)
+				return true;
 		}
 	}
+	return false;
+}
+
+bool
+bw_phrases_match_folded(const bw_phrases *p, const char *f, size_t fl)
+{
+	return p != NULL && p->n != 0 && f != NULL && match_folded(p, f, fl);
+}
+
+bool
+bw_phrases_match(const bw_phrases *p, const char *text, size_t len)
+{
+	char stack[FOLD_STACK];
+	char *f = stack;
+	size_t fl;
+	bool hit;
+
+	if (p == NULL || p->n == 0 || text == NULL || len == 0)
+		return false;
+	/* folding never makes a text longer */
+	if (len + 1 > sizeof(stack) && (f = malloc(len + 1)) == NULL)
+		return false;
+	f[0] = '\0';   /* (bw_fold writes it; the compiler cannot tell) */
+	fl = bw_fold(text, len, f, len + 1);
+	hit = match_folded(p, f, fl);
 	if (f != stack)
 		free(f);
 	return hit;

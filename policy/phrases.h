@@ -24,6 +24,8 @@ void bw_phrases_free(bw_phrases *p);
 size_t bw_phrases_count(const bw_phrases *p);
 /* true when text (UTF-8, any case) contains a phrase */
 bool bw_phrases_match(const bw_phrases *p, const char *text, size_t len);
+/* The same for a text bw_fold() already gave (f[0..fl)). */
+bool bw_phrases_match_folded(const bw_phrases *p, const char *f, size_t fl);
 /* Case-fold and collapse white space into out (NUL-terminated, at most
  * outsz-1 bytes); returns the length written. */
 size_t bw_fold(const char *in, size_t len, char *out, size_t outsz);

@@ -21,10 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
+#include "bytepair.h"
 #include "html.h"
 #include "mime.h"
 #include "unsub.h"
@@ -34,6 +31,7 @@
 #define UNSUB_TAG_MAX    200   /* longest merge tag recognised in text */
 #define UNSUB_TEXT_KEEP  256   /* bytes of link text kept for the report */
 #define UNSUB_GENERIC_MAX 64   /* longest "click here" style link text */
+#define HTML_TEXT_FOLD   1100  /* link texts folded on the stack (HTML ones are 1024 at most) */
 #define UNSUB_TAG_TAIL   12    /* bytes kept between pieces to see "<unsubscribe" */
 
 /* ---------------------------------------------------------------- small helpers */
@@ -747,18 +745,23 @@ generic_index(void)
 	}
 }
 
-/* strip white space and punctuation from both ends, fold, and look up */
-static bool
-text_generic(const char *text)
-{
-	char f[UNSUB_GENERIC_MAX * 2 + 1];
-	size_t len = strlen(text), fl, a = 0;
-	static const char *const trim_u8[] = { "»", "«", "›", "‹", "→", "←", "。", "！", "：", "…",
-	    "“", "”", "„", "’", "‘", "、", "，", "→" };
+/* ends that are not part of a generic text: every one starts with a lead
+ * byte and ends with a continuation byte */
+static const struct {
+	const char s[4];
+	unsigned char n;
+} trim_u8[] = {
+	{"»", 2}, {"«", 2}, {"›", 3}, {"‹", 3}, {"→", 3}, {"←", 3}, {"。", 3}, {"！", 3}, {"：", 3},
+	{"…", 3}, {"“", 3}, {"”", 3}, {"„", 3}, {"’", 3}, {"‘", 3}, {"、", 3}, {"，", 3},
+};
 
-	if (len == 0 || len > UNSUB_GENERIC_MAX * 2)
-		return false;
-	fl = bw_fold(text, len, f, sizeof(f));
+/* is the folded f[0..fl) a generic text, once white space and punctuation
+ * are stripped from both ends? */
+static bool
+generic_folded(const char *f, size_t fl)
+{
+	size_t a = 0;
+
 	for (;;) {
 		bool cut = false;
 
@@ -766,14 +769,14 @@ text_generic(const char *text)
 			a++, cut = true;
 		while (fl > a && generic_trim[(unsigned char)f[fl - 1]])
 			fl--, cut = true;
-		/* every trim_u8 sequence starts with a lead byte and ends with a
-		 * continuation byte: look them up only at such ends */
 		if (fl > a && ((unsigned char)f[a] >= 0x80 || (unsigned char)f[fl - 1] >= 0x80))
 			for (size_t i = 0; i < sizeof(trim_u8) / sizeof(trim_u8[0]); i++) {
-				size_t tl = strlen(trim_u8[i]);
-				if (fl - a >= tl && memcmp(f + a, trim_u8[i], tl) == 0)
+				size_t tl = trim_u8[i].n;
+				if (fl - a >= tl && f[a] == trim_u8[i].s[0] &&
+				    memcmp(f + a, trim_u8[i].s, tl) == 0)
 					a += tl, cut = true;
-				if (fl - a >= tl && memcmp(f + fl - tl, trim_u8[i], tl) == 0)
+				if (fl - a >= tl && f[fl - tl] == trim_u8[i].s[0] &&
+				    memcmp(f + fl - tl, trim_u8[i].s, tl) == 0)
 					fl -= tl, cut = true;
 			}
 		if (!cut)
@@ -790,6 +793,18 @@ text_generic(const char *text)
 			return true;
 	}
 	return false;
+}
+
+/* a generic text, as a reader writes it: any case, any spacing */
+static bool
+text_generic(const char *text)
+{
+	char f[UNSUB_GENERIC_MAX * 2 + 1];
+	size_t len = strlen(text);
+
+	if (len == 0 || len > UNSUB_GENERIC_MAX * 2)
+		return false;
+	return generic_folded(f, bw_fold(text, len, f, sizeof(f)));
 }
 
 /* Link text that is itself a URL or a domain: the label is around it. */
@@ -873,11 +888,24 @@ static bool
 link_labelled(const bw_phrases *ph, const char *text, const char *alt, const char *before,
     const char *after)
 {
-	size_t bl, al;
+	char tf[HTML_TEXT_FOLD];
+	size_t bl, al, txl = strlen(text), tfl;
+	bool generic;
 
-	if (phrase_in(ph, text, strlen(text)) || phrase_in(ph, alt, strlen(alt)))
+	/* the text is folded once for both lookups, when it is not too long */
+	if (txl < sizeof(tf)) {
+		tfl = bw_fold(text, txl, tf, txl + 1);
+		if (bw_phrases_match_folded(ph, tf, tfl))
+			return true;
+		generic = txl <= UNSUB_GENERIC_MAX * 2 && tfl > 0 && generic_folded(tf, tfl);
+	} else {
+		if (phrase_in(ph, text, txl))
+			return true;
+		generic = false;   /* longer than any generic text */
+	}
+	if (phrase_in(ph, alt, strlen(alt)))
 		return true;
-	if (!(text_generic(text) || text_is_url(text) || (blank(text) && text_generic(alt))))
+	if (!(generic || text_is_url(text) || (blank(text) && text_generic(alt))))
 		return false;
 	bl = strlen(before);
 	if (bl > UNSUB_CTX_LOOK) {
@@ -1445,31 +1473,6 @@ cm_tag_at(const char *s, size_t n)
 	    is_ws((unsigned char)s[sizeof(tag) - 1]);
 }
 
-/* the first "<u" or "<U" in s[0..n), or NULL: HTML has a '<' every few
- * dozen bytes, so both bytes are compared sixteen places at a time */
-static const char *
-find_lt_u(const char *s, size_t n)
-{
-	size_t i = 0;
-#ifdef __SSE2__
-	const __m128i lt = _mm_set1_epi8('<'), u = _mm_set1_epi8('u'), lc = _mm_set1_epi8(0x20);
-
-	for (; i + 17 <= n; i += 16) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		__m128i b = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(s + i + 1)), lc);
-		unsigned m = (unsigned)_mm_movemask_epi8(
-		    _mm_and_si128(_mm_cmpeq_epi8(a, lt), _mm_cmpeq_epi8(b, u)));
-
-		if (m)
-			return s + i + __builtin_ctz(m);
-	}
-#endif
-	for (; i + 1 < n; i++)
-		if (s[i] == '<' && (s[i + 1] | 0x20) == 'u')
-			return s + i;
-	return NULL;
-}
-
 /* Campaign Monitor's raw <unsubscribe> tag in the HTML source, found
  * across pieces: the end of the previous piece is kept. */
 static void
@@ -1489,7 +1492,13 @@ html_tag_scan(vstate *v, const char *buf, size_t len)
 			if (j[i] == '<' && cm_tag_at(j + i, v->rtlen + m - i))
 				v->rawtag = true;
 	}
-	while (p < e && (p = find_lt_u(p, (size_t)(e - p))) != NULL) {
+	/* "<u" or "<U": HTML has a '<' every few dozen bytes */
+	for (;;) {
+		size_t i = bw_find_pair(p, (size_t)(e - p), '<', 'u', 0x20);
+
+		if (i == (size_t)(e - p))
+			break;
+		p += i;
 		if (cm_tag_at(p, (size_t)(e - p)))
 			v->rawtag = true;
 		p++;
