@@ -954,6 +954,8 @@ typedef struct tscan {
 	int state;
 	char ctx[UNSUB_CTX_CAP];
 	size_t clen;      /* bytes in ctx */
+	size_t base;      /* where the previous non-blank line starts in ctx
+	                     (what is before it no longer counts) */
 	size_t line0;     /* where the current line starts in ctx */
 	bool line_text;   /* the current line has non-space text */
 	char *tok;
@@ -1067,7 +1069,18 @@ ts_ctx_shift(tscan *t)
 		drop++;
 	memmove(t->ctx, t->ctx + drop, t->clen - drop);
 	t->clen -= drop;
+	t->base = t->base > drop ? t->base - drop : 0;
 	t->line0 = t->line0 > drop ? t->line0 - drop : 0;
+}
+
+/* ctx was cut back: no line starts after its end */
+static void
+ts_ctx_clamp(tscan *t)
+{
+	if (t->line0 > t->clen)
+		t->line0 = t->clen;
+	if (t->base > t->clen)
+		t->base = t->clen;
 }
 
 static void
@@ -1091,7 +1104,7 @@ ts_ctx_append(tscan *t, const char *p, size_t n)
 		while (cut < n && ((unsigned char)p[cut] & 0xc0) == 0x80)
 			cut++;
 		t->clen = 0;
-		t->line0 = 0;
+		t->base = t->line0 = 0;
 		p += cut;
 		n -= cut;
 	}
@@ -1114,13 +1127,14 @@ ts_ctx_ends(const tscan *t, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (t->clen < n)
+	if (t->clen - t->base < n)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (lower((unsigned char)t->ctx[t->clen - n + i]) != s[i])
 			return false;
 	/* a word boundary before the scheme: not "xhttp://" */
-	if (is_alnum((unsigned char)s[0]) && t->clen > n && is_alnum((unsigned char)t->ctx[t->clen - n - 1]))
+	if (is_alnum((unsigned char)s[0]) && t->clen - t->base > n &&
+	    is_alnum((unsigned char)t->ctx[t->clen - n - 1]))
 		return false;
 	return true;
 }
@@ -1205,8 +1219,11 @@ ends_sentence(const char *s, size_t len)
 static bool
 ts_label(unsub_scan *s, const tscan *t, size_t end)
 {
-	const char *c = t->ctx;
-	size_t st, cur = t->line0 <= end ? t->line0 : 0;
+	const char *c = t->ctx + t->base;
+	size_t st, cur;
+
+	end -= t->base;
+	cur = t->line0 - t->base <= end ? t->line0 - t->base : 0;
 
 	/* the current line's last sentence, or the previous line's last
 	 * sentence and the current line when the latter has no full stop */
@@ -1297,8 +1314,7 @@ ts_start(unsub_scan *s, tscan *t, size_t seqlen, const char *seq, const char *cl
 {
 	/* the opening sequence leaves the text and starts the token */
 	t->clen -= seqlen;
-	if (t->line0 > t->clen)
-		t->line0 = t->clen;
+	ts_ctx_clamp(t);
 	t->label = ts_label(s, t, t->clen);
 	t->tlen = 0;
 	for (size_t i = 0; i < seqlen; i++)
@@ -1313,7 +1329,7 @@ static void
 ts_after_token(tscan *t)
 {
 	t->clen = 0;
-	t->line0 = 0;
+	t->base = t->line0 = 0;
 	t->line_text = true;
 	t->state = TS_TEXT;
 }
@@ -1323,8 +1339,9 @@ ts_text_byte(unsub_scan *s, vstate *v, tscan *t, unsigned char c)
 {
 	if (c == '\n') {
 		if (t->line_text) {
-			memmove(t->ctx, t->ctx + t->line0, t->clen - t->line0);
-			t->clen -= t->line0;
+			/* the current line becomes the previous one; ctx keeps
+			   older text until it is full (no move at every line) */
+			t->base = t->line0;
 			ts_ctx_put(t, '\n');
 			t->line0 = t->clen;
 		} else
@@ -1368,8 +1385,7 @@ ts_text_byte(unsub_scan *s, vstate *v, tscan *t, unsigned char c)
 	case '>':
 		if (ts_ctx_ends(t, "<unsubscribe>")) {
 			t->clen -= 13;
-			if (t->line0 > t->clen)
-				t->line0 = t->clen;
+			ts_ctx_clamp(t);
 			t->label = true;   /* the tag names itself */
 			t->tlen = 0;
 			for (const char *p = "<unsubscribe>"; *p; p++)
