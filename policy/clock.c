@@ -131,8 +131,8 @@ bw_time_put(int64_t secs, char out[19])
 	put_digits(out + 17, sod % 60, 2);
 }
 
-static int
-get_digits(const char *s, int n)
+int
+bw_time_digits(const char *s, int n)
 {
 	int v = 0;
 
@@ -147,8 +147,8 @@ get_digits(const char *s, int n)
 bool
 bw_time_get(const char *s, int64_t *secs)
 {
-	int y = get_digits(s, 4), m = get_digits(s + 5, 2), d = get_digits(s + 8, 2);
-	int h = get_digits(s + 11, 2), mi = get_digits(s + 14, 2), se = get_digits(s + 17, 2);
+	int y = bw_time_digits(s, 4), m = bw_time_digits(s + 5, 2), d = bw_time_digits(s + 8, 2);
+	int h = bw_time_digits(s + 11, 2), mi = bw_time_digits(s + 14, 2), se = bw_time_digits(s + 17, 2);
 
 	if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
 	    !bw_civil_ok(y, m, d) || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59)

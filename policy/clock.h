@@ -47,6 +47,8 @@ bool bw_civil_ok(int y, int m, int d);
 /* "YYYY-MM-DDTHH:MM:SS" of secs since the epoch, in out[0..19) (no NUL);
  * secs must fall in the years 0..9999. */
 void bw_time_put(int64_t secs, char out[19]);
+/* The number the n decimal digits at s write; -1 when one is not a digit. */
+int bw_time_digits(const char *s, int n);
 /* Reads exactly that form (four-digit year, 'T', seconds 0..59) from
  * s[0..19): false on anything else. */
 bool bw_time_get(const char *s, int64_t *secs);

@@ -748,19 +748,6 @@ bw_consent_key_split(const char *key, char *sender, size_t slen, char *rcpt, siz
 
 /* ---------------------------------------------------------------- times */
 
-static int
-digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
 bool
 bw_time_parse(const char *s, int64_t *t)
 {
@@ -794,7 +781,7 @@ bw_time_parse(const char *s, int64_t *t)
 	if (*p == 'Z' || *p == 'z')
 		p++;
 	else if (*p == '+' || *p == '-') {
-		int oh = digits(p + 1, 2), om = oh < 0 || p[3] != ':' ? -1 : digits(p + 4, 2);
+		int oh = bw_time_digits(p + 1, 2), om = oh < 0 || p[3] != ':' ? -1 : bw_time_digits(p + 4, 2);
 
 		if (oh < 0 || oh > 23 || om < 0 || om > 59)
 			return false;

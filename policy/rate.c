@@ -725,15 +725,8 @@ bw_time_ms_parse(const char *s, bw_time_ms *t)
 		return false;
 	if (n == 20 && s[19] != 'Z')
 		return false;
-	if (n == 24) {
-		for (int i = 20; i < 23; i++) {
-			if (s[i] < '0' || s[i] > '9')
-				return false;
-			ms = ms * 10 + (s[i] - '0');
-		}
-		if (s[19] != '.' || s[23] != 'Z')
-			return false;
-	}
+	if (n == 24 && (s[19] != '.' || s[23] != 'Z' || (ms = bw_time_digits(s + 20, 3)) < 0))
+		return false;
 	if (!time_ok(secs * 1000 + ms))
 		return false;
 	*t = secs * 1000 + ms;
