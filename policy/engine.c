@@ -89,6 +89,7 @@ struct bw_msg {
 	size_t hdr_bytes;
 	const char *limit;           /* config key of a bound hit */
 	bool force_set, force_bulk;
+	bool keep_links;             /* a scan report lists the links */
 	bool bulk;
 	const char *bulk_why;
 	bool checking;               /* body goes through unsub */
@@ -1127,6 +1128,15 @@ msg_hdr_is(const char *name, const char *want)
 	return strcasecmp(name, want) == 0;
 }
 
+/* the unsubscribe scan of the message; the milter's verdict needs no list
+ * of the links, only a scan report does */
+static void
+msg_unsub_start(bw_msg *m)
+{
+	if ((m->unsub = unsub_new(m->pol)) != NULL && !m->keep_links)
+		unsub_skip_links(m->unsub);
+}
+
 void
 bw_msg_header(bw_msg *m, const char *name, const char *value)
 {
@@ -1177,7 +1187,7 @@ bw_msg_header(bw_msg *m, const char *name, const char *value)
 	if (m->sid_wait)
 		msg_identity_header(m, name, value);
 	if (m->unsub == NULL && m->limit == NULL)
-		m->unsub = unsub_new(m->pol);
+		msg_unsub_start(m);
 	if (m->unsub && m->limit == NULL)
 		unsub_header(m->unsub, name, value);
 }
@@ -1235,7 +1245,7 @@ bw_msg_eoh(bw_msg *m, bw_verdict *v)
 		return v->action = done;
 	m->checking = true;
 	if (m->unsub == NULL && m->limit == NULL)
-		m->unsub = unsub_new(m->pol);
+		msg_unsub_start(m);
 	if (m->unsub == NULL && m->limit == NULL) {
 		const bw_conf *c = &m->pol->conf;
 		bw_log(LOG_ERR, "%s: out of memory starting the message scan", m->qid[0] ? m->qid : "-");
@@ -1824,6 +1834,7 @@ bw_msg_feed_file(bw_msg *m, const char *data, size_t len, size_t chunk, bw_verdi
 
 	if (chunk == 0)
 		chunk = 65535;
+	m->keep_links = true;   /* the scan's report lists them */
 	if ((a = bw_msg_envfrom(m, "", NULL, v)) != BW_ACT_CONTINUE && !m->force_set)
 		return a;
 	/* headers: unfold continuation lines, stop at the first empty line */

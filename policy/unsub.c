@@ -1003,6 +1003,7 @@ struct unsub_scan {
 	bool finished;
 	unsub_result r;
 	size_t caplinks;
+	bool skip_links;      /* links are not listed (unsub_skip_links) */
 	char lu_det[160], oc_det[160];
 };
 
@@ -1014,7 +1015,7 @@ link_record(unsub_scan *s, const char *part, const char *href, const char *text,
 	size_t pl, hl, tl, wl;
 	char *blk;
 
-	if (s->r.nlinks >= s->maxlinks)
+	if (s->r.nlinks >= s->maxlinks || s->skip_links)
 		return;
 	if (s->r.nlinks == s->caplinks) {
 		size_t nc = s->caplinks ? s->caplinks * 2 : 16;
@@ -1946,6 +1947,13 @@ unsub_new(const bw_policy *pol)
 		return NULL;
 	}
 	return s;
+}
+
+void
+unsub_skip_links(unsub_scan *s)
+{
+	if (s)
+		s->skip_links = true;
 }
 
 bool

@@ -59,7 +59,8 @@ typedef struct unsub_result {
 	unsub_hdr one_click;
 	char *oc_detail;
 	unsub_view *views; size_t nviews;
-	unsub_link *links; size_t nlinks;   /* bounded by MaxLinks */
+	unsub_link *links; size_t nlinks;   /* bounded by MaxLinks; none after
+	                                       unsub_skip_links() */
 	const char *limit;         /* config key of a bound hit, or NULL */
 	bool charset_unknown;      /* some view had a charset iconv does not know */
 } unsub_result;
@@ -68,6 +69,9 @@ typedef struct unsub_scan unsub_scan;
 
 /* pol supplies the phrases and the bounds; it must outlive the scan. */
 unsub_scan *unsub_new(const bw_policy *pol);
+/* The links are not listed in the result (the milter's verdict does not
+ * need them; a scan report does): call before the body. */
+void unsub_skip_links(unsub_scan *s);
 void unsub_header(unsub_scan *s, const char *name, const char *value);
 /* body chunks; false once more body cannot change the result */
 bool unsub_body_feed(unsub_scan *s, const char *buf, size_t len);

@@ -648,6 +648,39 @@ START_TEST(test_message_chunked)
 }
 END_TEST
 
+/* without the list of links (the milter's scan) every message of the
+   table gets the same verdict and detail, and no link is listed */
+START_TEST(test_message_skip_links)
+{
+	const struct msg_case *c = &msg_cases[_i];
+	char path[512];
+	size_t len;
+	char *data;
+	unsub_scan *a = unsub_new(&pol), *b = unsub_new(&pol);
+	const unsub_result *ra, *rb;
+
+	snprintf(path, sizeof(path), "%s/unsub/%s.eml", TEST_DATA, c->file);
+	data = read_file(path, &len);
+	unsub_skip_links(b);
+	ra = scan_buf(a, data, len, 4096);
+	rb = scan_buf(b, data, len, 4096);
+	ck_assert_ptr_nonnull(ra);
+	ck_assert_ptr_nonnull(rb);
+	ck_assert_uint_eq(rb->nlinks, 0);
+	ck_assert_int_eq(rb->body, ra->body);
+	ck_assert_uint_eq(rb->nviews, ra->nviews);
+	for (size_t i = 0; i < ra->nviews; i++) {
+		ck_assert_int_eq(rb->views[i].result, ra->views[i].result);
+		ck_assert_str_eq(rb->views[i].detail, ra->views[i].detail);
+	}
+	ck_assert_int_eq(rb->list_unsubscribe, ra->list_unsubscribe);
+	ck_assert_int_eq(rb->one_click, ra->one_click);
+	unsub_free(a);
+	unsub_free(b);
+	free(data);
+}
+END_TEST
+
 START_TEST(test_message_links_reported)
 {
 	char path[512];
@@ -901,6 +934,7 @@ unsub_suite(void)
 	tcase_add_loop_test(tc, test_message, 0, N(msg_cases));
 	tcase_add_loop_test(tc, test_message_chunked, 0, N(msg_cases));
 	tcase_add_test(tc, test_html_raw_tag);
+	tcase_add_loop_test(tc, test_message_skip_links, 0, N(msg_cases));
 	tcase_add_test(tc, test_message_links_reported);
 	suite_add_tcase(s, tc);
 	return s;
