@@ -20,6 +20,8 @@
 # $top_builddir (default: the current directory). Environment:
 #   BENCH_MESSAGES  messages per connection in each run (default 2000)
 #   BENCH_CONNS     connections (default 8)
+#   BENCH_ROUNDS    rounds of noop then bulkwarden per message (default 5;
+#                   the machine's noise moves one run by 10% and more)
 #   BW_BIN          the bulkwarden daemon to measure
 #   BENCH_KEEP=1    keep the run directory (config, logs)
 #   BENCH_CONSENT_RECORDS  records in the store (default 1000000; the
@@ -40,6 +42,7 @@ BW_BIN=${BW_BIN:-$top_builddir/milter/bulkwarden}
 BW_USER=${BW_USER:-bulkwarden}
 MSGS=${BENCH_MESSAGES:-2000}
 CONNS=${BENCH_CONNS:-8}
+ROUNDS=${BENCH_ROUNDS:-5}
 DATA=$top_srcdir/tests/bench/data
 MESSAGES="newsletter-40k.eml small-2k.eml"
 
@@ -91,6 +94,7 @@ trap 'exit 143' TERM
 
 case $MSGS in ''|*[!0-9]*|0) say "bench: BENCH_MESSAGES=$MSGS: want a positive number" >&2; exit 2 ;; esac
 case $CONNS in ''|*[!0-9]*|0) say "bench: BENCH_CONNS=$CONNS: want a positive number" >&2; exit 2 ;; esac
+case $ROUNDS in ''|*[!0-9]*|0) say "bench: BENCH_ROUNDS=$ROUNDS: want a positive number" >&2; exit 2 ;; esac
 case $RECORDS in ''|*[!0-9]*) say "bench: BENCH_CONSENT_RECORDS=$RECORDS: want a number" >&2; exit 2 ;; esac
 for p in "$BWBENCH" "$NOOP" "$BW_BIN" "$BW_CTL" "$STOREBENCH"; do
 	if [ ! -x "$p" ]; then
@@ -224,32 +228,70 @@ bench() {
 	p99=$(field p99 "$line")
 }
 
+# median of the numbers on stdin (one per line; empty lines ignored)
+median() {
+	sort -n | awk 'NF { v[n++] = $1 } END { if (n) print (n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) }'
+}
+
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
 say "bench: $CONNS connections x $MSGS messages per run, unix sockets, $ncpu CPUs,"
-say "       consent checked for every recipient in a store of $RECORDS records"
-fmt='%-11s %-19s %9s %9s %9s %10s %8s\n'
+say "       consent checked for every recipient in a store of $RECORDS records;"
+say "       $ROUNDS rounds of noop then bulkwarden back to back, medians shown"
+fmt='%-11s %-19s %9s %9s %9s %10s %8s %s\n'
 # shellcheck disable=SC2059
-printf "$fmt" milter message msgs/s p50 p99 "cpu/msg" "vs noop"
+printf "$fmt" milter message msgs/s p50 p99 "cpu/msg" "vs noop" "(rounds)"
 for m in $MESSAGES; do
-	bench noop "$noop_pid" "unix:$run/noop.sock" "$m"
-	noop_rate=$rate
-	# shellcheck disable=SC2059
-	printf "$fmt" noop "$m" "${rate:-FAILED}" "$p50" "$p99" "$cpu" ""
-	bench bulkwarden "$bw_pid" "unix:$run/bulkwarden.sock" "$m"
-	ratio=""
-	if [ -n "$rate" ] && [ -n "$noop_rate" ]; then
-		ratio=$(awk -v a="$rate" -v b="$noop_rate" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
-	fi
-	# shellcheck disable=SC2059
-	printf "$fmt" bulkwarden "$m" "${rate:-FAILED}" "$p50" "$p99" "$cpu" "$ratio"
-	# checked bulk mail gets the verdict header: without it the run
-	# measured the path of unchecked mail
-	[ -n "$rate" ] && [ "$headers" = 0 ] &&
-		notes="$notes
+	: >"$run/noop.rows"
+	: >"$run/bw.rows"
+	: >"$run/ratios"
+	r=0
+	while [ "$r" -lt "$ROUNDS" ]; do
+		r=$((r + 1))
+		bench noop "$noop_pid" "unix:$run/noop.sock" "$m"
+		noop_rate=$rate
+		[ -n "$rate" ] && say "$rate ${p50%ms} ${p99%ms} ${cpu%ms}" >>"$run/noop.rows"
+		bench bulkwarden "$bw_pid" "unix:$run/bulkwarden.sock" "$m"
+		[ -n "$rate" ] && say "$rate ${p50%ms} ${p99%ms} ${cpu%ms}" >>"$run/bw.rows"
+		if [ -n "$rate" ] && [ -n "$noop_rate" ]; then
+			awk -v a="$rate" -v b="$noop_rate" 'BEGIN { if (b > 0) printf "%.2f\n", a / b }' \
+			    >>"$run/ratios"
+		fi
+		# checked bulk mail gets the verdict header: without it the run
+		# measured the path of unchecked mail
+		[ -n "$rate" ] && [ "$headers" = 0 ] &&
+			notes="$notes
 note: bulkwarden added no header to $m: were the messages checked as outbound bulk mail?"
+	done
+	for who in noop bw; do
+		rows=$run/$who.rows
+		if [ -s "$rows" ]; then
+			mr=$(cut -d' ' -f1 "$rows" | median)
+			m50=$(cut -d' ' -f2 "$rows" | median)
+			m99=$(cut -d' ' -f3 "$rows" | median)
+			mc=$(cut -d' ' -f4 "$rows" | median)
+			mr=$(printf '%.1f' "$mr") m50=$(printf '%.2fms' "$m50") m99=$(printf '%.2fms' "$m99")
+			mc=$(printf '%.3fms' "$mc")
+		else
+			mr=FAILED m50="" m99="" mc=""
+		fi
+		if [ "$who" = noop ]; then
+			# shellcheck disable=SC2059
+			printf "$fmt" noop "$m" "$mr" "$m50" "$m99" "$mc" "" ""
+		else
+			ratio="" range=""
+			if [ -s "$run/ratios" ]; then
+				ratio=$(median <"$run/ratios")
+				ratio=$(printf '%.2f' "$ratio")
+				range="($(sort -n "$run/ratios" | head -n 1)-$(sort -n "$run/ratios" | tail -n 1))"
+			fi
+			# shellcheck disable=SC2059
+			printf "$fmt" bulkwarden "$m" "$mr" "$m50" "$m99" "$mc" "$ratio" "$range"
+		fi
+	done
 done
 say "(msgs/s over all connections; p50/p99: latency of one message from MAIL to the"
-say " final reply; cpu/msg: CPU time of the milter process per message; vs noop: msgs/s ratio)"
+say " final reply; cpu/msg: CPU time of the milter process per message; vs noop: the"
+say " median of the rounds' msgs/s ratios, lowest and highest in parentheses)"
 [ -n "$notes" ] && say "${notes#?}"
 
 # the store's part of a recipient check, on the same store (6 keys, one read
