@@ -34,6 +34,7 @@
  * space (with no-break and other Unicode spaces) collapsed, soft hyphens and
  * zero-width characters dropped.
  */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -3389,16 +3390,22 @@ styled(const htok *t, int tag)
 }
 
 /* the parser's style cache, made at its first use; NULL when out of memory */
+/* empty, as at the first style attribute of a document */
+static void
+style_cache_clear(style_cache *c)
+{
+	memset(c->mru, 0, sizeof(c->mru));
+	for (unsigned i = 0; i < 2 * STYLE_SETS; i++)
+		c->e[i].len = 0, c->e[i].gen = 0;
+	for (unsigned i = 0; i < FRAME_MEMO; i++)
+		c->memo[i].se = NULL, c->memo[i].lru = 0;
+}
+
 static style_cache *
 style_cache_get(html_parser *h)
 {
-	if (h->styles == NULL && (h->styles = malloc(sizeof(style_cache))) != NULL) {
-		memset(h->styles->mru, 0, sizeof(h->styles->mru));
-		for (unsigned i = 0; i < 2 * STYLE_SETS; i++)
-			h->styles->e[i].len = 0, h->styles->e[i].gen = 0;
-		for (unsigned i = 0; i < FRAME_MEMO; i++)
-			h->styles->memo[i].se = NULL, h->styles->memo[i].lru = 0;
-	}
+	if (h->styles == NULL && (h->styles = malloc(sizeof(style_cache))) != NULL)
+		style_cache_clear(h->styles);
 	return h->styles;
 }
 
@@ -6531,12 +6538,13 @@ tok_free(htok *t)
 	t->ring.p = NULL;
 }
 
+static void tok_begin(htok *t);
+
 /* the buffers of a tokenizer; the comment one gets them at the first comment */
 static bool
 tok_alloc(htok *t)
 {
 	html_parser *h = t->h;
-	hframe *r;
 
 	t->stcap = t->sidecap = 0;
 	t->st = NULL;
@@ -6551,7 +6559,18 @@ tok_alloc(htok *t)
 		tok_free(t);
 		return false;
 	}
-	r = &t->st[0];
+	tok_begin(t);
+	return true;
+}
+
+/* a tokenizer with its buffers at the start of a document: the frame of
+ * the document, nothing read */
+static void
+tok_begin(htok *t)
+{
+	html_parser *h = t->h;
+	hframe *r = &t->st[0];
+
 	memset(r, 0, sizeof(*r));
 	r->tag = T_OTHER;
 	r->tab = 0;
@@ -6564,7 +6583,6 @@ tok_alloc(htok *t)
 	r->cwhy = color_why(r);
 	r->twhy = text_why(h, r);
 	tok_reset(t);
-	return true;
 }
 
 static void
@@ -6690,38 +6708,195 @@ late_why(const html_parser *h, uint32_t chain)
 	return R_NONE;
 }
 
-html_parser *
-html_new(const html_limits *lim, const html_cb *cb, void *ud)
+/* the limits as the parser takes them: defaults for zeros, bounds */
+static void
+limits_norm(const html_limits *lim, html_limits *out)
 {
-	html_parser *h = calloc(1, sizeof(*h));
-	hsheet *s;
-
-	if (h == NULL)
-		return NULL;
+	memset(out, 0, sizeof(*out));
 	if (lim)
-		h->lim = *lim;
-	if (h->lim.max_depth == 0)
-		h->lim.max_depth = DEF_MAX_DEPTH;
-	if (h->lim.max_links == 0)
-		h->lim.max_links = DEF_MAX_LINKS;
-	if (h->lim.max_url == 0)
-		h->lim.max_url = DEF_MAX_URL;
-	if (h->lim.max_url > (size_t)1 << 24)
-		h->lim.max_url = (size_t)1 << 24;
-	if (h->lim.max_url < 64)
-		h->lim.max_url = 64;
-	if (!(h->lim.min_font_px > 0))
-		h->lim.min_font_px = DEF_MIN_FONT;
-	if (h->lim.max_css_rules == 0)
-		h->lim.max_css_rules = DEF_CSS_RULES;
+		*out = *lim;
+	if (out->max_depth == 0)
+		out->max_depth = DEF_MAX_DEPTH;
+	if (out->max_links == 0)
+		out->max_links = DEF_MAX_LINKS;
+	if (out->max_url == 0)
+		out->max_url = DEF_MAX_URL;
+	if (out->max_url > (size_t)1 << 24)
+		out->max_url = (size_t)1 << 24;
+	if (out->max_url < 64)
+		out->max_url = 64;
+	if (!(out->min_font_px > 0))
+		out->min_font_px = DEF_MIN_FONT;
+	if (out->max_css_rules == 0)
+		out->max_css_rules = DEF_CSS_RULES;
+}
+
+static bool
+limits_same(const html_limits *a, const html_limits *b)
+{
+	return a->max_depth == b->max_depth && a->max_links == b->max_links &&
+	    a->max_url == b->max_url && a->min_font_px == b->min_font_px &&
+	    a->max_css_rules == b->max_css_rules;
+}
+
+/* what a parser holds besides its buffers, as a new one has it */
+static void
+parser_start(html_parser *h, const html_limits *lim, const html_cb *cb, void *ud)
+{
+	h->lim = *lim;
 	if (cb)
 		h->cb = *cb;
 	h->ud = ud;
 	h->linkcolor = 0xff0000eeu;
 	h->celrules = UINT32_MAX;
-	s = &h->sheet;
-	s->maxr = h->lim.max_css_rules;
-	s->maxd = s->maxr * 8;
+	h->sheet.maxr = h->lim.max_css_rules;
+	h->sheet.maxd = h->sheet.maxr * 8;
+}
+
+static void
+parser_destroy(html_parser *h)
+{
+	tok_free(&h->tok[0]);
+	tok_free(&h->tok[1]);
+	for (int i = 0; i < A_COUNT; i++)
+		free(h->attr[i].v);
+	free(h->urlbuf);
+	free(h->styles);
+	free(h->sheet.r);
+	free(h->sheet.d);
+	free(h->sheet.names);
+	free(h->sheet.sel);
+	free(h->sheet.dec);
+	free(h->pend.href);
+	free(h->pend.araw.p);
+	free(h->scratch);
+	free(h->cbuf);
+	free(h->held);
+	free(h->hold);
+	free(h->chains);
+	free(h);
+}
+
+/*
+ * Every HTML part of every message gets a parser, and its buffers are some
+ * thirty blocks. html_free() leaves the last one to its thread, and the
+ * thread's next html_new() with the same limits takes it back, set to what
+ * a new parser is: every field cleared but the buffers (whose bytes a new
+ * parser does not read before it writes them either) and their sizes.
+ */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_ready;
+
+static void
+spare_drop(void *p)
+{
+	parser_destroy(p);
+}
+
+static void
+spare_init(void)
+{
+	spare_ready = pthread_key_create(&spare_key, spare_drop) == 0;
+}
+
+/* the buffers of a parser, with their sizes */
+typedef struct hkept {
+	struct { char *v; size_t cap; } attr[A_COUNT];
+	char *urlbuf, *phref, *scratch, *cbuf, *hold, *chains, *names, *sel, *dec;
+	hbuf araw;
+	style_cache *styles;
+	css_rule *r;
+	css_decl *d;
+	hheld *held;
+	unsigned rcap, dcap, ncap, heldcap;
+	size_t holdcap, chaincap;
+	struct {
+		hframe *st;
+		hside *side;
+		char *nms;
+		hbuf ring;
+		unsigned stcap, sidecap;
+		struct { char *href; hbuf raw, alt, valt; } link[HTML_LINK_NEST];
+	} tok[2];
+} hkept;
+
+static void
+parser_renew(html_parser *h, const html_limits *lim, const html_cb *cb, void *ud)
+{
+	hkept k;
+
+	for (int i = 0; i < A_COUNT; i++)
+		k.attr[i].v = h->attr[i].v, k.attr[i].cap = h->attr[i].cap;
+	k.urlbuf = h->urlbuf, k.phref = h->pend.href, k.scratch = h->scratch, k.cbuf = h->cbuf;
+	k.araw = h->pend.araw;
+	k.styles = h->styles;
+	k.r = h->sheet.r, k.rcap = h->sheet.rcap, k.d = h->sheet.d, k.dcap = h->sheet.dcap;
+	k.names = h->sheet.names, k.ncap = h->sheet.ncap, k.sel = h->sheet.sel, k.dec = h->sheet.dec;
+	k.held = h->held, k.heldcap = h->heldcap, k.hold = h->hold, k.holdcap = h->holdcap;
+	k.chains = h->chains, k.chaincap = h->chaincap;
+	for (int j = 0; j < 2; j++) {
+		const htok *t = &h->tok[j];
+		k.tok[j].st = t->st, k.tok[j].stcap = t->stcap;
+		k.tok[j].side = t->side, k.tok[j].sidecap = t->sidecap;
+		k.tok[j].nms = t->nms, k.tok[j].ring = t->ring;
+		for (int i = 0; i < HTML_LINK_NEST; i++) {
+			k.tok[j].link[i].href = t->link[i].href;
+			k.tok[j].link[i].raw = t->link[i].raw;
+			k.tok[j].link[i].alt = t->link[i].alt;
+			k.tok[j].link[i].valt = t->link[i].valt;
+		}
+	}
+	memset(h, 0, sizeof(*h));
+	for (int i = 0; i < A_COUNT; i++)
+		h->attr[i].v = k.attr[i].v, h->attr[i].cap = k.attr[i].cap;
+	h->urlbuf = k.urlbuf, h->pend.href = k.phref, h->scratch = k.scratch, h->cbuf = k.cbuf;
+	h->pend.araw.p = k.araw.p, h->pend.araw.cap = k.araw.cap;
+	if ((h->styles = k.styles) != NULL)
+		style_cache_clear(h->styles);
+	h->sheet.r = k.r, h->sheet.rcap = k.rcap, h->sheet.d = k.d, h->sheet.dcap = k.dcap;
+	h->sheet.names = k.names, h->sheet.ncap = k.ncap, h->sheet.sel = k.sel, h->sheet.dec = k.dec;
+	h->held = k.held, h->heldcap = k.heldcap, h->hold = k.hold, h->holdcap = k.holdcap;
+	h->chains = k.chains, h->chaincap = k.chaincap;
+	parser_start(h, lim, cb, ud);
+	for (int j = 0; j < 2; j++) {
+		htok *t = &h->tok[j];
+		tok_setup(t, h, j == 1);
+		t->st = k.tok[j].st, t->stcap = k.tok[j].stcap;
+		t->side = k.tok[j].side, t->sidecap = k.tok[j].sidecap;
+		t->nms = k.tok[j].nms;
+		t->ring.p = k.tok[j].ring.p, t->ring.cap = k.tok[j].ring.cap;
+		for (int i = 0; i < HTML_LINK_NEST; i++) {
+			hlink *L = &t->link[i];
+			L->href = k.tok[j].link[i].href;
+			L->raw.p = k.tok[j].link[i].raw.p, L->raw.cap = k.tok[j].link[i].raw.cap;
+			L->alt.p = k.tok[j].link[i].alt.p, L->alt.cap = k.tok[j].link[i].alt.cap;
+			L->valt.p = k.tok[j].link[i].valt.p, L->valt.cap = k.tok[j].link[i].valt.cap;
+		}
+		if (t->st)
+			tok_begin(t);
+	}
+}
+
+html_parser *
+html_new(const html_limits *lim, const html_cb *cb, void *ud)
+{
+	html_limits nl;
+	html_parser *h;
+
+	limits_norm(lim, &nl);
+	pthread_once(&spare_once, spare_init);
+	if (spare_ready && (h = pthread_getspecific(spare_key)) != NULL) {
+		pthread_setspecific(spare_key, NULL);
+		if (limits_same(&h->lim, &nl)) {
+			parser_renew(h, &nl, cb, ud);
+			return h;
+		}
+		parser_destroy(h);
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	parser_start(h, &nl, cb, ud);
 	bool ok = true;
 	for (int i = 0; i < A_COUNT; i++) {
 		static const size_t caps[A_COUNT] = {
@@ -6740,7 +6915,7 @@ html_new(const html_limits *lim, const html_cb *cb, void *ud)
 	tok_setup(&h->tok[1], h, true);
 	if (!ok || !h->urlbuf || !h->pend.href || !h->pend.araw.p || !h->scratch ||
 	    !tok_alloc(&h->tok[0])) {
-		html_free(h);
+		parser_destroy(h);
 		return NULL;
 	}
 	return h;
@@ -6784,23 +6959,8 @@ html_free(html_parser *h)
 {
 	if (h == NULL)
 		return;
-	tok_free(&h->tok[0]);
-	tok_free(&h->tok[1]);
-	for (int i = 0; i < A_COUNT; i++)
-		free(h->attr[i].v);
-	free(h->urlbuf);
-	free(h->styles);
-	free(h->sheet.r);
-	free(h->sheet.d);
-	free(h->sheet.names);
-	free(h->sheet.sel);
-	free(h->sheet.dec);
-	free(h->pend.href);
-	free(h->pend.araw.p);
-	free(h->scratch);
-	free(h->cbuf);
-	free(h->held);
-	free(h->hold);
-	free(h->chains);
-	free(h);
+	pthread_once(&spare_once, spare_init);
+	if (spare_ready && pthread_getspecific(spare_key) == NULL && pthread_setspecific(spare_key, h) == 0)
+		return;   /* the thread's spare */
+	parser_destroy(h);
 }

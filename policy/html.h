@@ -57,6 +57,8 @@ void html_feed(html_parser *h, const char *buf, size_t len);
 void html_finish(html_parser *h);
 /* Config key of the first bound hit ("MaxHtmlDepth", "MaxLinks"), or NULL. */
 const char *html_limit_hit(const html_parser *h);
+/* The thread keeps the buffers of the last parser it frees for its next
+ * html_new() with the same limits (they go when the thread ends). */
 void html_free(html_parser *h);
 
 #endif

@@ -8,6 +8,7 @@
  * input is cut into (chunks of 1, 3, 7, 4096 bytes and whole).
  */
 #include <check.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -889,6 +890,88 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* A thread keeps its last parser for the next document (html_free): a
+   parser taken back must find what a new one finds. Each file is parsed by
+   a thread of its own (a new parser), and in this thread after every
+   other file, whole and in small chunks, and under other limits between
+   (which make a new parser again). */
+typedef struct fresh_job {
+	const char *buf;
+	size_t len, chunk;
+	char *facts;
+} fresh_job;
+
+static void *
+parse_fresh(void *arg)
+{
+	fresh_job *j = arg;
+	got g;
+
+	run_lim(j->buf, j->len, j->chunk, &deflim, &g);
+	j->facts = facts(&g);
+	got_free(&g);
+	return NULL;
+}
+
+START_TEST(test_parser_taken_back)
+{
+	enum { NF = sizeof(file_rows) / sizeof(file_rows[0]) };
+	static const html_limits small = { .max_depth = 12, .max_links = 3, .max_url = 100, .min_font_px = 5 };
+	char *bufs[NF];
+	size_t lens[NF];
+
+	for (size_t i = 0; i < NF; i++) {
+		char path[1024];
+
+		snprintf(path, sizeof(path), "%s/html/%s", TEST_DATA, file_rows[i].file);
+		bufs[i] = slurp(path, &lens[i]);
+	}
+	for (size_t chunk = 0; chunk <= 7; chunk += 7)
+		for (size_t i = 0; i < NF; i++) {
+			fresh_job j = { bufs[i], lens[i], chunk, NULL };
+			pthread_t th;
+			got g;
+			char *again;
+
+			ck_assert_int_eq(pthread_create(&th, NULL, parse_fresh, &j), 0);
+			ck_assert_int_eq(pthread_join(th, NULL), 0);
+			/* this thread's parser has read the file before this one */
+			run_lim(bufs[i], lens[i], chunk, &deflim, &g);
+			again = facts(&g);
+			ck_assert_msg(strcmp(again, j.facts) == 0, "%s (chunk %zu): taken back:\n%s\nnew:\n%s",
+			    file_rows[i].file, chunk, again, j.facts);
+			got_free(&g);
+			free(again);
+			free(j.facts);
+			if (i % 5 == 4) {
+				run_lim(bufs[i], lens[i], chunk, &small, &g);
+				got_free(&g);
+			}
+		}
+	for (size_t i = 0; i < NF; i++)
+		free(bufs[i]);
+	/* what a document learnt of its style sheet is not taken into the
+	   next: the same style attribute under another sheet of as many rules */
+	{
+		static const char a[] = "<style>p{display:none}</style><p style=\"color:#333\">x</p>"
+		    "<p style=\"color:#333\"><a href=\"https://a.example/u\">Unsubscribe</a></p>";
+		static const char b[] = "<style>div{color:blue}</style><p style=\"color:#333\">"
+		    "<a href=\"https://b.example/u\">Unsubscribe</a></p>";
+		got g;
+
+		run(a, &g);
+		ck_assert_uint_eq(g.n, 1);
+		ck_assert(!g.l[0].visible);
+		got_free(&g);
+		run(b, &g);
+		ck_assert_uint_eq(g.n, 1);
+		ck_assert_msg(g.l[0].visible, "hidden by the style sheet of the document before: %s",
+		    g.l[0].why ? g.l[0].why : "-");
+		got_free(&g);
+	}
+}
+END_TEST
+
 START_TEST(test_files)
 {
 	const struct file_row *r = &file_rows[_i];
@@ -980,6 +1063,7 @@ html_suite(void)
 	tc = tcase_create("files");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_files, 0, N(file_rows));
+	tcase_add_test(tc, test_parser_taken_back);
 	tcase_add_test(tc, test_files_chunks);
 	suite_add_tcase(s, tc);
 	return s;
