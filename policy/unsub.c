@@ -31,7 +31,7 @@
 #define UNSUB_TAG_MAX    200   /* longest merge tag recognised in text */
 #define UNSUB_TEXT_KEEP  256   /* bytes of link text kept for the report */
 #define UNSUB_GENERIC_MAX 64   /* longest "click here" style link text */
-#define HTML_TEXT_FOLD   1100  /* link texts folded on the stack (HTML ones are 1024 at most) */
+#define UNSUB_FOLD_STACK 1100  /* link texts folded on the stack (HTML ones are 1024 at most) */
 #define UNSUB_TAG_TAIL   12    /* bytes kept between pieces to see "<unsubscribe" */
 
 /* ---------------------------------------------------------------- small helpers */
@@ -888,7 +888,7 @@ static bool
 link_labelled(const bw_phrases *ph, const char *text, const char *alt, const char *before,
     const char *after)
 {
-	char tf[HTML_TEXT_FOLD];
+	char tf[UNSUB_FOLD_STACK];
 	size_t bl, al, txl = strlen(text), tfl;
 	bool generic;
 
