@@ -3389,17 +3389,26 @@ styled(const htok *t, int tag)
 	return false;
 }
 
-/* the parser's style cache, made at its first use; NULL when out of memory */
-/* empty, as at the first style attribute of a document */
+/* The frames made in a document depend on its style sheet and its link
+ * colour: they are forgotten when the next document starts. */
+static void
+style_memo_clear(style_cache *c)
+{
+	for (unsigned i = 0; i < FRAME_MEMO; i++)
+		c->memo[i].se = NULL, c->memo[i].lru = 0;
+}
+
+/* empty, as at the first style attribute of a parser */
 static void
 style_cache_clear(style_cache *c)
 {
 	memset(c->mru, 0, sizeof(c->mru));
 	for (unsigned i = 0; i < 2 * STYLE_SETS; i++)
 		c->e[i].len = 0, c->e[i].gen = 0;
-	for (unsigned i = 0; i < FRAME_MEMO; i++)
-		c->memo[i].se = NULL, c->memo[i].lru = 0;
+	style_memo_clear(c);
 }
+
+/* the parser's style cache, made at its first use; NULL when out of memory */
 
 static style_cache *
 style_cache_get(html_parser *h)
@@ -6852,8 +6861,10 @@ parser_renew(html_parser *h, const html_limits *lim, const html_cb *cb, void *ud
 		h->attr[i].v = k.attr[i].v, h->attr[i].cap = k.attr[i].cap;
 	h->urlbuf = k.urlbuf, h->pend.href = k.phref, h->scratch = k.scratch, h->cbuf = k.cbuf;
 	h->pend.araw.p = k.araw.p, h->pend.araw.cap = k.araw.cap;
+	/* the declarations of a style attribute are those of its text alone
+	 * (the next message of a campaign repeats them): they are kept */
 	if ((h->styles = k.styles) != NULL)
-		style_cache_clear(h->styles);
+		style_memo_clear(h->styles);
 	h->sheet.r = k.r, h->sheet.rcap = k.rcap, h->sheet.d = k.d, h->sheet.dcap = k.dcap;
 	h->sheet.names = k.names, h->sheet.ncap = k.ncap, h->sheet.sel = k.sel, h->sheet.dec = k.dec;
 	h->held = k.held, h->heldcap = k.heldcap, h->hold = k.hold, h->holdcap = k.holdcap;
