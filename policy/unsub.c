@@ -84,11 +84,16 @@ memcasemem(const char *s, size_t len, const char *needle)
 	return NULL;
 }
 
-static bool
+/* s[0..len) starts with pfx (lower case ASCII), in either case */
+static inline bool
 prefix_ci(const char *s, size_t len, const char *pfx)
 {
-	size_t pl = strlen(pfx);
-	return len >= pl && strncasecmp(s, pfx, pl) == 0;
+	size_t i;
+
+	for (i = 0; pfx[i]; i++)
+		if (i >= len || lower((unsigned char)s[i]) != pfx[i])
+			return false;
+	return true;
 }
 
 static uint64_t
