@@ -900,6 +900,139 @@ out:
 	return out;
 }
 
+#define FLAT_SHORT 64   /* a time, a method or a reason is shorter */
+
+static const char *
+flat_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* A JSON string with no escape and only printable ASCII at p (after its
+ * '"'): its length, its end past the closing '"' in *end; -1 otherwise. */
+static long
+flat_str(const char *p, const char **end)
+{
+	const char *q = p;
+
+	while ((unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 && *q != '"' && *q != '\\')
+		q++;
+	if (*q != '"')
+		return -1;
+	*end = q + 1;
+	return (long)(q - p);
+}
+
+/*
+ * The records bulkwarden writes, read without building a JSON tree: an
+ * object of known names, each once, with a printable ASCII string without
+ * escapes or null as each value, every required field there and valid. 1
+ * when rec is filled; 0 when the text is anything else (rec untouched), for
+ * the full decoder to read or to explain. A record is read for every
+ * recipient, so this is on the path of every message.
+ */
+static int
+rec_from_flat(const char *json, void *rec, const field *f, size_t nf)
+{
+	struct { const char *v; long len; } val[16];
+	bool named[16] = {false}, seen[16] = {false};
+	const char *p = flat_ws(json), *end;
+	size_t i;
+
+	if (nf > 16 || *p++ != '{')
+		return 0;
+	p = flat_ws(p);
+	if (*p == '}')
+		return 0;   /* no field: the required ones are missing */
+	for (;;) {
+		const char *name, *v;
+		long nl, vl;
+
+		if (*p++ != '"' || (nl = flat_str(name = p, &p)) < 0)
+			return 0;
+		for (i = 0; i < nf && !(strncmp(f[i].name, name, (size_t)nl) == 0 && f[i].name[nl] == 0); i++)
+			;
+		if (i == nf || named[i])
+			return 0;   /* unknown, or named twice */
+		named[i] = true;
+		p = flat_ws(p);
+		if (*p++ != ':')
+			return 0;
+		p = flat_ws(p);
+		if (strncmp(p, "null", 4) == 0) {
+			if (f[i].required)
+				return 0;
+			v = NULL;
+			vl = 0;
+			p += 4;
+		} else if (*p++ != '"' || (vl = flat_str(v = p, &p)) < 0)
+			return 0;
+		if (v != NULL && (f[i].kind == F_STR ? vl > BW_CFIELD_MAX : vl >= FLAT_SHORT))
+			return 0;
+		seen[i] = v != NULL;
+		val[i].v = v;
+		val[i].len = vl;
+		p = flat_ws(p);
+		if (*p == '}')
+			break;
+		if (*p++ != ',')
+			return 0;
+		p = flat_ws(p);
+	}
+	end = flat_ws(p + 1);
+	if (*end != 0 || (size_t)(end - json) > BW_STORE_VAL_MAX)
+		return 0;
+	for (i = 0; i < nf; i++)
+		if (f[i].required && !seen[i])
+			return 0;
+	/* every short value valid before anything is written */
+	int64_t times[16];
+	int enums[16];
+	for (i = 0; i < nf; i++) {
+		char b[FLAT_SHORT];
+
+		if (!seen[i] || f[i].kind == F_STR)
+			continue;
+		memcpy(b, val[i].v, (size_t)val[i].len);
+		b[val[i].len] = 0;
+		if (f[i].kind == F_TIME ? !bw_time_parse(b, &times[i])
+		    : (enums[i] = f[i].kind == F_METHOD ? bw_consent_method_parse(b)
+		                                       : bw_supp_reason_parse(b)) < 0)
+			return 0;
+	}
+	char *dup[16] = {NULL};
+	for (i = 0; i < nf; i++)
+		if (seen[i] && f[i].kind == F_STR &&
+		    (dup[i] = strndup(val[i].v, (size_t)val[i].len)) == NULL) {
+			while (i-- > 0)
+				free(dup[i]);
+			return 0;
+		}
+	for (i = 0; i < nf; i++) {
+		char *base = (char *)rec + f[i].off;
+
+		if (!seen[i])
+			continue;
+		switch (f[i].kind) {
+		case F_TIME:
+			memcpy(base, &times[i], sizeof(times[i]));
+			break;
+		case F_STR:
+			memcpy(base, &dup[i], sizeof(dup[i]));
+			break;
+		case F_METHOD:
+			*(bw_consent_method *)(void *)base = (bw_consent_method)enums[i];
+			break;
+		case F_REASON:
+			*(bw_supp_reason *)(void *)base = (bw_supp_reason)enums[i];
+			break;
+		}
+	}
+	return 1;
+}
+
 /* Fills rec (zeroed by the caller) from json; false with a sentence in err. */
 static bool
 rec_from_json(const char *json, void *rec, const field *f, size_t nf, char *err, size_t errlen)
@@ -909,6 +1042,8 @@ rec_from_json(const char *json, void *rec, const field *f, size_t nf, char *err,
 	bool seen[16] = {false};
 	bool ok = false;
 
+	if (json != NULL && rec_from_flat(json, rec, f, nf))
+		return true;
 	if ((o = bw_store_json_object(json, err, errlen)) == NULL)
 		return false;
 	json_object_foreach(o, name, v)

@@ -551,6 +551,123 @@ START_TEST(test_json_strict)
 }
 END_TEST
 
+/*
+ * Records without escapes are read by a short path, others by the JSON
+ * library. Each text below is read as it is and with the first letter of
+ * its first name written as a \u escape (the same JSON, which only the
+ * library reads): both readings must agree on the outcome and the record.
+ */
+static const char *const json_same[] = {
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\"}",
+	" {\n\t\"granted_at\" : \"2025-01-01T00:00:00+02:00\" ,\r\n \"method\":\"Double-Opt-In\" } \n",
+	"{\"method\":\"single-opt-in\",\"granted_at\":\"2024-02-29T23:59:60Z\",\"source\":\"https://a.example/f?x=1\","
+	    "\"source_ip\":\"192.0.2.1\",\"confirmed_at\":\"2024-03-01T00:00:00Z\",\"confirm_ip\":\"2001:db8::1\","
+	    "\"text\":\"v2\",\"evidence\":\"crm:1\",\"expires_at\":\"2030-01-01T00:00:00Z\","
+	    "\"withdrawn_at\":\"2029-01-01T00:00:00Z\",\"recorded_at\":\"2024-03-01T00:00:01Z\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"source\":null,\"text\":null}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"source\":\"\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"source\":null,\"source\":\"x\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"source\":\"x\",\"source\":null}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"text\":\"caf\xc3\xa9\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"text\":\"caf\xe9\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"text\":\"a\tb\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\"}x",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\" \"text\":\"a\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"text\":nul}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"text\":nullx}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"text\":\"a}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"text\" \"a\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\"",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"\":\"a\"}",
+	"{\"granted_at\":\"2025-13-01T00:00:00Z\",\"method\":\"api\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"API \"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"expires_at\":null}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":null}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"granted\":\"x\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"granted_at2\":\"x\"}",
+	"{\"granted_at\":\"2025-01-01T00:00:00Z\",\"method\":\"api\",\"recorded_at\":"
+	    "\"2025-01-01T00:00:00.123456789012345678901234567890123456789012345678901234567890Z\"}",
+	"{\"reason\":\"unsubscribe\",\"at\":\"2025-01-01T00:00:00Z\",\"source\":\"list-unsubscribe\"}",
+	"{\"reason\":\"Complaint\",\"at\":\"2025-01-01T00:00:00Z\",\"note\":null}",
+	"{\"reason\":\"complaint\",\"at\":\"2025-01-01T00:00:00Z\",\"note\":\"x\",\"note\":\"y\"}",
+	"{\"reason\":\"spam\",\"at\":\"2025-01-01T00:00:00Z\"}",
+};
+
+/* text with the first letter of its first name as "\u00XX"; NULL when there is no such name */
+static char *
+json_escaped(const char *js)
+{
+	const char *q = strchr(js, '"');
+	char *out;
+	size_t at;
+
+	if (q == NULL || q[1] == '"' || q[1] == 0 || (unsigned char)q[1] >= 0x80 || q[1] == '\\')
+		return NULL;
+	at = (size_t)(q + 1 - js);
+	out = malloc(strlen(js) + 8);
+	ck_assert_ptr_nonnull(out);
+	memcpy(out, js, at);
+	sprintf(out + at, "\\u%04x%s", (unsigned char)js[at], js + at + 1);
+	return out;
+}
+
+static bool
+str_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+START_TEST(test_json_fast_same)
+{
+	const char *js = json_same[_i];
+	char *esc = json_escaped(js), err1[300] = "", err2[300] = "";
+	bool ok1, ok2;
+
+	ck_assert_ptr_nonnull(esc);
+	if (strstr(js, "\"reason\"") != NULL) {
+		bw_suppression a, b;
+
+		ok1 = bw_suppression_from_json("acme bob@example.com", js, &a, err1, sizeof(err1));
+		ok2 = bw_suppression_from_json("acme bob@example.com", esc, &b, err2, sizeof(err2));
+		ck_assert_msg(ok1 == ok2, "%s: %d (%s) against %d (%s)", js, ok1, err1, ok2, err2);
+		if (ok1) {
+			ck_assert_int_eq(a.reason, b.reason);
+			ck_assert_int_eq(a.at, b.at);
+			ck_assert(str_same(a.source, b.source));
+			ck_assert(str_same(a.note, b.note));
+			bw_suppression_clear(&a);
+			bw_suppression_clear(&b);
+		}
+	} else {
+		bw_consent a, b;
+
+		ok1 = bw_consent_from_json("acme bob@example.com", js, &a, err1, sizeof(err1));
+		ok2 = bw_consent_from_json("acme bob@example.com", esc, &b, err2, sizeof(err2));
+		ck_assert_msg(ok1 == ok2, "%s: %d (%s) against %d (%s)", js, ok1, err1, ok2, err2);
+		if (ok1) {
+			ck_assert_int_eq(a.method, b.method);
+			ck_assert_int_eq(a.granted_at, b.granted_at);
+			ck_assert_int_eq(a.confirmed_at, b.confirmed_at);
+			ck_assert_int_eq(a.expires_at, b.expires_at);
+			ck_assert_int_eq(a.withdrawn_at, b.withdrawn_at);
+			ck_assert_int_eq(a.recorded_at, b.recorded_at);
+			ck_assert(str_same(a.source, b.source));
+			ck_assert(str_same(a.source_ip, b.source_ip));
+			ck_assert(str_same(a.confirm_ip, b.confirm_ip));
+			ck_assert(str_same(a.text, b.text));
+			ck_assert(str_same(a.evidence, b.evidence));
+			bw_consent_clear(&a);
+			bw_consent_clear(&b);
+		} else {
+			ck_assert_ptr_null(a.source);
+			ck_assert_ptr_null(a.text);
+		}
+	}
+	free(esc);
+}
+END_TEST
+
 START_TEST(test_json_limits)
 {
 	char *big = malloc(BW_CFIELD_MAX + 200), err[200] = "";
@@ -1512,6 +1629,7 @@ main(void)
 	tcase_add_test(tc, test_json_consent_roundtrip);
 	tcase_add_test(tc, test_json_suppression_roundtrip);
 	tcase_add_loop_test(tc, test_json_strict, 0, NROWS(json_bad));
+	tcase_add_loop_test(tc, test_json_fast_same, 0, NROWS(json_same));
 	tcase_add_test(tc, test_json_limits);
 	tcase_add_loop_test(tc, test_time_parse, 0, NROWS(time_cases));
 	tcase_add_test(tc, test_time_fmt);
