@@ -1863,7 +1863,8 @@ bw_consent_check(bw_store *st, const bw_consent_policy *p, const char *sender, c
 	memset(supp, 0, sizeof(supp));
 	if (res != NULL)
 		*res = BW_CONSENT_NONE;
-	bw_seterr(why, whylen, "%s", "");
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
 	if (st == NULL || p == NULL || res == NULL || !bw_sender_id_ok(sender) ||
 	    !key_rcpt_ok(rcpt) || (at = strrchr(rcpt, '@')) == NULL) {
 		bw_seterr(why, whylen, "bad sender or recipient");
