@@ -20,7 +20,8 @@
 # $top_builddir (default: the current directory). Environment:
 #   BENCH_MESSAGES  messages per connection in each run (default 2000)
 #   BENCH_CONNS     connections (default 8)
-#   BENCH_ROUNDS    rounds of noop then bulkwarden per message (default 5;
+#   BENCH_ROUNDS    rounds of a noop and a bulkwarden run per message, in
+#                   turns noop first and bulkwarden first (default 5;
 #                   the machine's noise moves one run by 10% and more)
 #   BW_BIN          the bulkwarden daemon to measure
 #   BENCH_KEEP=1    keep the run directory (config, logs)
@@ -236,7 +237,8 @@ median() {
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
 say "bench: $CONNS connections x $MSGS messages per run, unix sockets, $ncpu CPUs,"
 say "       consent checked for every recipient in a store of $RECORDS records;"
-say "       $ROUNDS rounds of noop then bulkwarden back to back, medians shown"
+say "       $ROUNDS rounds of a noop and a bulkwarden run back to back (in turns"
+say "       noop first and bulkwarden first), medians shown"
 fmt='%-11s %-19s %9s %9s %9s %10s %8s %s\n'
 # shellcheck disable=SC2059
 printf "$fmt" milter message msgs/s p50 p99 "cpu/msg" "vs noop" "(rounds)"
@@ -247,11 +249,21 @@ for m in $MESSAGES; do
 	r=0
 	while [ "$r" -lt "$ROUNDS" ]; do
 		r=$((r + 1))
-		bench noop "$noop_pid" "unix:$run/noop.sock" "$m"
-		noop_rate=$rate
-		[ -n "$rate" ] && say "$rate ${p50%ms} ${p99%ms} ${cpu%ms}" >>"$run/noop.rows"
-		bench bulkwarden "$bw_pid" "unix:$run/bulkwarden.sock" "$m"
-		[ -n "$rate" ] && say "$rate ${p50%ms} ${p99%ms} ${cpu%ms}" >>"$run/bw.rows"
+		# the two runs of a round in turns, noop first in odd rounds:
+		# whatever favours the first (or the second) run of a pair
+		# favours each milter as often
+		if [ $((r % 2)) = 1 ]; then order="noop bw"; else order="bw noop"; fi
+		for who in $order; do
+			if [ "$who" = noop ]; then
+				bench noop "$noop_pid" "unix:$run/noop.sock" "$m"
+				noop_rate=$rate
+			else
+				bench bulkwarden "$bw_pid" "unix:$run/bulkwarden.sock" "$m"
+				bw_rate=$rate bw_headers=$headers
+			fi
+			[ -n "$rate" ] && say "$rate ${p50%ms} ${p99%ms} ${cpu%ms}" >>"$run/$who.rows"
+		done
+		rate=$bw_rate headers=$bw_headers
 		if [ -n "$rate" ] && [ -n "$noop_rate" ]; then
 			awk -v a="$rate" -v b="$noop_rate" 'BEGIN { if (b > 0) printf "%.2f\n", a / b }' \
 			    >>"$run/ratios"
