@@ -969,6 +969,29 @@ START_TEST(test_parser_taken_back)
 		    g.l[0].why ? g.l[0].why : "-");
 		got_free(&g);
 	}
+	/* the declarations of style attributes are kept for the next
+	   document: a style of the same length that differs only where the
+	   cache's set is not chosen is not taken for the one before, and the
+	   same style still hides */
+	{
+		static const char a[] = "<p style=\"font-size:0px;line-height:16px;color:#333;margin:0\">"
+		    "<a href=\"https://a.example/u\">Unsubscribe</a></p>";
+		static const char b[] = "<p style=\"font-size:9px;line-height:16px;color:#333;margin:0\">"
+		    "<a href=\"https://b.example/u\">Unsubscribe</a></p>";
+		got g;
+
+		for (int k = 0; k < 2; k++) {
+			run(a, &g);
+			ck_assert_uint_eq(g.n, 1);
+			ck_assert_msg(!g.l[0].visible, "round %d: a font size of 0 shown", k);
+			got_free(&g);
+			run(b, &g);
+			ck_assert_uint_eq(g.n, 1);
+			ck_assert_msg(g.l[0].visible, "round %d: hidden by the style of the document before: %s",
+			    k, g.l[0].why ? g.l[0].why : "-");
+			got_free(&g);
+		}
+	}
 }
 END_TEST
 
