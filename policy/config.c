@@ -586,10 +586,11 @@ bw_conf_read(bw_conf *c, const char *path, bw_errs *errs)
 			if (!conf_parse_factor(val, &d))
 				bw_errs_add(errs, "%s:%u: ThrottleFactor: \"%.60s\" is not a number above 0 "
 				    "and at most 1", path, lineno, val);
-		} else if (k->off == OFF(spf_nameservers) && c->spf_nameservers[0]
-		    && !bw_dns_servers_parse(c->spf_nameservers, &ns)) {
-			bw_errs_add(errs, "%s:%u: SpfNameservers: \"%.100s\": want IPv4 addresses, separated "
-			    "by commas (at most %d)", path, lineno, val, BW_DNS_MAXNS);
+		} else if ((k->off == OFF(spf_nameservers) || k->off == OFF(reporter_nameservers))
+		    && (*(char *const *)((const char *)c + k->off))[0]
+		    && !bw_dns_servers_parse(*(char *const *)((const char *)c + k->off), &ns)) {
+			bw_errs_add(errs, "%s:%u: %s: \"%.100s\": want IPv4 addresses, separated "
+			    "by commas (at most %d)", path, lineno, k->name, val, BW_DNS_MAXNS);
 		} else if (k->off == OFF(auto_restart_rate)) {
 			unsigned n;
 			char unit[32];
@@ -726,6 +727,7 @@ policy_load_reporters(bw_policy *p, const char *conf_path, bw_errs *errs)
 	    : BW_ARF_QUERY_DNS, .query_info = c->reporter_key_file[0] ? c->reporter_key_file : NULL,
 	    .nameservers = c->reporter_nameservers };
 	char err[300], *save = NULL;
+	bw_dns_servers ns;
 
 	if ((p->trusted_buf = strdup(c->trusted_reporters)) == NULL) {
 		bw_errs_add(errs, "out of memory");
@@ -752,6 +754,9 @@ policy_load_reporters(bw_policy *p, const char *conf_path, bw_errs *errs)
 	if (c->reporter_key_file[0] && access(c->reporter_key_file, R_OK) != 0)
 		bw_errs_add(errs, "%s: ReporterKeyFile %s: %s", conf_path, c->reporter_key_file,
 		    strerror(errno));
+	/* bad name servers were told with their line as the file was read */
+	if (c->reporter_nameservers[0] && !bw_dns_servers_parse(c->reporter_nameservers, &ns))
+		return;
 	/* the same verifier checks a message's own signatures (SenderIdentity dkim) */
 	if ((p->ntrusted || bw_sid_order_has(&p->sid, BW_SID_DKIM))
 	    && (p->arf = bw_arf_verifier_new(&vo, err, sizeof(err))) == NULL)

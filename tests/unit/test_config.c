@@ -137,6 +137,10 @@ static const struct {
 	{ "SyslogFacility mial", ":2: SyslogFacility: unknown facility \"mial\"" },
 	{ "OnStoreError reject", ":2: OnStoreError: bad value \"reject\": expected one of tempfail|accept" },
 	{ "AutoRestartRate often", ":2: AutoRestartRate: \"often\" is not n/time" },
+	{ "SpfNameservers 192.0.2.1,dns.example", ":2: SpfNameservers: \"192.0.2.1,dns.example\": want IPv4" },
+	{ "ReporterNameservers 192.0.2.x", ":2: ReporterNameservers: \"192.0.2.x\": want IPv4" },
+	{ "ReporterNameservers 192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4",
+	  ":2: ReporterNameservers: \"192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4\": want IPv4" },
 	{ "BulkRecipients", ":2: BulkRecipients needs a value" },
 };
 
@@ -154,6 +158,23 @@ START_TEST(read_bad_line)
 	snprintf(want, sizeof(want), "%s%s", f, bad_lines[_i].want);
 	ck_assert_msg(e.n == 1 && strncmp(e.msg[0], want, strlen(want)) == 0,
 	    "got \"%s\", want \"%s\"", e.n ? e.msg[0] : "(nothing)", want);
+	bw_errs_free(&e);
+	bw_conf_free(&c);
+}
+END_TEST
+
+/* name server lists: commas or white space between, quoted or not */
+START_TEST(read_nameservers)
+{
+	bw_conf c;
+	bw_errs e = { 0 };
+	const char *f = write_file("ns.conf", "SpfNameservers 192.0.2.1,192.0.2.2\n"
+	    "ReporterNameservers \"192.0.2.3, 192.0.2.4 192.0.2.5\"\n");
+
+	bw_conf_defaults(&c);
+	ck_assert_msg(bw_conf_read(&c, f, &e), "%s", e.n ? e.msg[0] : "");
+	ck_assert_str_eq(c.spf_nameservers, "192.0.2.1,192.0.2.2");
+	ck_assert_str_eq(c.reporter_nameservers, "192.0.2.3, 192.0.2.4 192.0.2.5");
 	bw_errs_free(&e);
 	bw_conf_free(&c);
 }
@@ -369,6 +390,7 @@ config_suite(void)
 	tcase_add_test(t, sizes_and_times);
 	tcase_add_test(t, read_good_file);
 	tcase_add_loop_test(t, read_bad_line, 0, sizeof(bad_lines) / sizeof(bad_lines[0]));
+	tcase_add_test(t, read_nameservers);
 	tcase_add_test(t, every_error_reported);
 	tcase_add_test(t, unreloadable_change_named);
 	tcase_add_test(t, sample_lists_every_key);
