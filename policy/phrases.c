@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "phrases.h"
 
@@ -224,6 +227,29 @@ bw_fold(const char *in, size_t len, char *out, size_t outsz)
 			size_t room = outsz - 1 - o;
 
 			if (!space) {
+#ifdef __SSE2__
+				/* sixteen bytes at a time while they are ASCII with no
+				 * white space but single spaces inside: they fold to
+				 * themselves in lower case */
+				while (len - i >= 16 && room >= 16) {
+					__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+					__m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x08)),
+					    _mm_cmplt_epi8(v, _mm_set1_epi8(0x0e)));
+					unsigned sp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v,
+					    _mm_set1_epi8(' ')));
+
+					if (_mm_movemask_epi8(_mm_or_si128(v, ctl)) != 0 || (sp & (sp >> 1)) != 0 ||
+					    (sp & 0x8001) != 0)
+						break;
+					__m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+					    _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+					_mm_storeu_si128((__m128i *)(void *)(out + o),
+					    _mm_add_epi8(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+					i += 16;
+					o += 16;
+					room -= 16;
+				}
+#endif
 				while (i < len && room > 0 && s[i] < 0x80 && !fold_ascii_space(s[i])) {
 					out[o++] = fold_ascii[s[i++]];
 					room--;

@@ -5,6 +5,8 @@
  * text/plain scanner, and whole messages from tests/data/unsub.
  */
 #include <check.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +319,100 @@ START_TEST(test_fold_bounds)
 	ck_assert_str_eq(out, "ддд");
 	ck_assert_uint_eq(bw_fold("abc", 3, out, 1), 0);
 	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+/*
+ * Long texts against a fold written out here for a small alphabet: ASCII
+ * letters, digits, punctuation and white space, no-break space (white),
+ * soft hyphen and zero-width space (dropped), "É" and "Д" (lowered).
+ * Random texts of up to 300 bytes, each folded into outputs of every
+ * size, cover the runs folded sixteen bytes at a time and their edges.
+ */
+static const char *const fold_units[] = {
+	"a", "B", "c", "Z", "x", "Q", "0", "9", ".", "-", "'", ":", "/", " ", " ", " ", " ", "  ",
+	"\t", "\r\n", "\n", "\xc2\xa0", "\xc2\xad", "\xe2\x80\x8b", "\xc3\x89", "\xd0\x94",
+	"word", "WORD", "Mixed", "unsubscribe", "UNSUBSCRIBE ",
+};
+
+static size_t
+fold_ref(const char *in, char *out)
+{
+	size_t o = 0;
+	bool pending = false;
+
+	for (const char *p = in; *p;) {
+		const char *u = NULL, *fold = NULL;
+		size_t ul = 0;
+
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			ul = 1, fold = " ";
+		else if (strncmp(p, "\xc2\xa0", 2) == 0)
+			ul = 2, fold = " ";
+		else if (strncmp(p, "\xc2\xad", 2) == 0 || strncmp(p, "\xe2\x80\x8b", 3) == 0)
+			ul = p[0] == '\xc2' ? 2 : 3, fold = "";
+		else if (strncmp(p, "\xc3\x89", 2) == 0)
+			ul = 2, u = "\xc3\xa9";
+		else if (strncmp(p, "\xd0\x94", 2) == 0)
+			ul = 2, u = "\xd0\xb4";
+		else {
+			static char one[2];
+			one[0] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+			ul = 1, u = one;
+		}
+		p += ul;
+		if (fold != NULL) {
+			if (*fold == ' ')
+				pending = true;
+			continue;
+		}
+		if (pending)
+			out[o++] = ' ', pending = false;
+		memcpy(out + o, u, strlen(u));
+		o += strlen(u);
+	}
+	if (pending)
+		out[o++] = ' ';
+	out[o] = 0;
+	return o;
+}
+
+START_TEST(test_fold_long)
+{
+	uint32_t seed = 12345;
+	char in[400], want[400], got[400];
+
+	for (int round = 0; round < 400; round++) {
+		size_t il = 0, wl;
+
+		while (il < 300) {
+			seed = seed * 1103515245u + 12345u;
+			const char *u = fold_units[(seed >> 16) % (sizeof(fold_units) / sizeof(fold_units[0]))];
+			/* long ASCII words often, so that whole blocks fold at once */
+			if ((seed >> 8) % 3 == 0)
+				u = (seed >> 4) % 2 ? "Dear Reader, " : "to stop these emails";
+			memcpy(in + il, u, strlen(u));
+			il += strlen(u);
+		}
+		in[il] = 0;
+		wl = fold_ref(in, want);
+		for (size_t outsz = 1; outsz <= wl + 2; outsz++) {
+			/* what fits: whole characters, the first that does not ends it */
+			size_t cut = 0;
+			while (cut < wl) {
+				size_t cl = 1;
+				while (cut + cl < wl && ((unsigned char)want[cut + cl] & 0xc0) == 0x80)
+					cl++;
+				if (cut + cl > outsz - 1)
+					break;
+				cut += cl;
+			}
+			size_t n = bw_fold(in, il, got, outsz);
+			ck_assert_msg(n == cut && memcmp(got, want, cut) == 0 && got[n] == 0,
+			    "round %d, size %zu: \"%s\" gave \"%s\", want \"%.*s\"", round, outsz, in, got,
+			    (int)cut, want);
+		}
+	}
 }
 END_TEST
 
@@ -916,6 +1012,7 @@ unsub_suite(void)
 	tc = tcase_create("phrases");
 	tcase_add_loop_test(tc, test_fold, 0, N(fold_cases));
 	tcase_add_test(tc, test_fold_bounds);
+	tcase_add_test(tc, test_fold_long);
 	tcase_add_loop_test(tc, test_phrase_match, 0, N(match_cases));
 	tcase_add_loop_test(tc, test_phrase_file, 0, N(perr_cases));
 	tcase_add_test(tc, test_phrase_long_line);
