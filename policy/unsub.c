@@ -445,17 +445,21 @@ unsub_target_unrendered(const char *href)
 	return false;
 }
 
-bool
-unsub_target_works(const char *href)
+/* unsub_target_works(), and the host (or mailto: domain) in *host when the
+ * href had no white space around it to trim (else NULL) */
+static bool
+target_works_host(const char *href, const char **host, size_t *hlen)
 {
 	const char *s = href, *h;
-	size_t len, hl;
+	size_t len, full, hl;
+	bool ok;
 
+	*host = NULL;
 	if (href == NULL)
 		return false;
 	while (is_ws((unsigned char)*s))
 		s++;
-	len = strlen(s);
+	len = full = strlen(s);
 	while (len > 0 && is_ws((unsigned char)s[len - 1]))
 		len--;
 	if (len == 0 || unsub_target_unrendered(s))
@@ -464,10 +468,23 @@ unsub_target_works(const char *href)
 		if ((unsigned char)s[i] < 0x20 || s[i] == ' ' || s[i] == '<' || s[i] == '>' || s[i] == '"')
 			return false;
 	if (prefix_ci(s, len, "http://") || prefix_ci(s, len, "https://"))
-		return url_host(s, len, &h, &hl);
-	if (prefix_ci(s, len, "mailto:"))
-		return mailto_domain(s, len, &h, &hl);
-	return false;
+		ok = url_host(s, len, &h, &hl);
+	else if (prefix_ci(s, len, "mailto:"))
+		ok = mailto_domain(s, len, &h, &hl);
+	else
+		return false;
+	if (ok && s == href && len == full)
+		*host = h, *hlen = hl;
+	return ok;
+}
+
+bool
+unsub_target_works(const char *href)
+{
+	const char *h;
+	size_t hl;
+
+	return target_works_host(href, &h, &hl);
 }
 
 /* Does the href look like an unsubscribe URL (path or query)? */
@@ -636,13 +653,15 @@ looks_like_domain(const char *s, size_t len)
  * host, "host/path" or an address "x@host".
  */
 static bool
-link_honest(const char *text, const char *href)
+link_honest(const char *text, const char *href, const char *hh, size_t hhl)
 {
-	const char *th, *hh;
-	size_t tl, thl, hhl, hl = strlen(href);
+	const char *th;
+	size_t tl, thl;
 	size_t a = 0, z;
 
-	if (!url_host(href, hl, &hh, &hhl) && !mailto_domain(href, hl, &hh, &hhl))
+	/* hh: the href's host or mailto: domain when the caller has it */
+	if (hh == NULL && !url_host(href, strlen(href), &hh, &hhl) &&
+	    !mailto_domain(href, strlen(href), &hh, &hhl))
 		return true;
 	tl = strlen(text);
 	for (size_t i = 0; i < tl; i++) {
@@ -1559,7 +1578,8 @@ unsub_on_link(void *ud, const html_link *l)
 	const char *full_text = text, *full_alt = alt;
 	bool has_href = href && *href;
 	bool works, unrendered, labelled, honest, visible = l->visible;
-	const char *why = l->why;
+	const char *why = l->why, *wh = NULL;
+	size_t whl = 0;
 	uint64_t h = has_href ? hash_href(href) : 0;
 
 	if (v == NULL)
@@ -1577,13 +1597,13 @@ unsub_on_link(void *ud, const html_link *l)
 	}
 	if (!visible && why == NULL)
 		why = "markup that is not shown";
-	works = has_href && unsub_target_works(href);
+	works = has_href && target_works_host(href, &wh, &whl);
 	unrendered = has_href && !works && unsub_target_unrendered(href);
 	if (l->tag && strcmp(l->tag, "url") == 0)
 		labelled = link_labelled(s->ph, has_href ? href : "", "", nz(l->before), "");
 	else
 		labelled = link_labelled(s->ph, text, alt, nz(l->before), nz(l->after));
-	honest = !works || link_honest(text, href);
+	honest = !works || link_honest(text, href, wh, whl);
 	if (labelled && works)
 		hvec_add(&s->known, h, NULL, s->maxlinks);
 	if (visible) {
