@@ -1125,7 +1125,18 @@ msg_raw_add(bw_msg *m, const char *s, size_t n, bool lf)
 static bool
 msg_hdr_is(const char *name, const char *want)
 {
-	return strcasecmp(name, want) == 0;
+	/* field names are ASCII (RFC 5322 2.2): their case is not the locale's */
+	for (; *want; name++, want++) {
+		unsigned char a = (unsigned char)*name, b = (unsigned char)*want;
+
+		if (a >= 'A' && a <= 'Z')
+			a += 32;
+		if (b >= 'A' && b <= 'Z')
+			b += 32;
+		if (a != b)
+			return false;
+	}
+	return *name == 0;
 }
 
 /* the unsubscribe scan of the message; the milter's verdict needs no list

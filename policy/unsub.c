@@ -84,6 +84,16 @@ memcasemem(const char *s, size_t len, const char *needle)
 	return NULL;
 }
 
+/* a header field name is want (lower case ASCII), in either case */
+static bool
+name_is(const char *name, const char *want)
+{
+	for (; *want; name++, want++)
+		if (lower((unsigned char)*name) != *want)
+			return false;
+	return *name == 0;
+}
+
 /* s[0..len) starts with pfx (lower case ASCII), in either case */
 static inline bool
 prefix_ci(const char *s, size_t len, const char *pfx)
@@ -1935,10 +1945,10 @@ unsub_header(unsub_scan *s, const char *name, const char *value)
 		return;
 	value = nz(value);
 	mime_header(s->mw, name, value);
-	if (strcasecmp(name, "List-Unsubscribe") == 0) {
+	if (name_is(name, "list-unsubscribe")) {
 		if (s->lu_count++ == 0)
 			s->lu_value = hdr_copy(s, value);
-	} else if (strcasecmp(name, "List-Unsubscribe-Post") == 0) {
+	} else if (name_is(name, "list-unsubscribe-post")) {
 		if (s->lup_count++ == 0)
 			s->lup_value = hdr_copy(s, value);
 	}
