@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "ascii.h"
 #include "consent.h"
 #include "dkimcov.h"
 #include "clock.h"
@@ -1122,23 +1123,6 @@ msg_raw_add(bw_msg *m, const char *s, size_t n, bool lf)
 	}
 }
 
-static bool
-msg_hdr_is(const char *name, const char *want)
-{
-	/* field names are ASCII (RFC 5322 2.2): their case is not the locale's */
-	for (; *want; name++, want++) {
-		unsigned char a = (unsigned char)*name, b = (unsigned char)*want;
-
-		if (a >= 'A' && a <= 'Z')
-			a += 32;
-		if (b >= 'A' && b <= 'Z')
-			b += 32;
-		if (a != b)
-			return false;
-	}
-	return *name == 0;
-}
-
 /* the unsubscribe scan of the message; the milter's verdict needs no list
  * of the links, only a scan report does */
 static void
@@ -1164,29 +1148,29 @@ bw_msg_header(bw_msg *m, const char *name, const char *value)
 		m->limit = "MaxHeaderLine";
 	if (m->hdr_bytes > m->pol->conf.max_header_bytes && m->limit == NULL)
 		m->limit = "MaxHeaderBytes";
-	if (m->nunsub && msg_hdr_is(name, "Subject") && m->subject == NULL)
+	if (m->nunsub && bw_ascii_caseeq(name, "Subject") && m->subject == NULL)
 		m->subject = strndup(value, 1000);
-	if (msg_hdr_is(name, "Message-ID") && m->msgid == NULL)
+	if (bw_ascii_caseeq(name, "Message-ID") && m->msgid == NULL)
 		m->msgid = strndup(value, 998);
-	if (msg_hdr_is(name, "Feedback-ID"))
+	if (bw_ascii_caseeq(name, "Feedback-ID"))
 		m->has_fbid = true;
-	if (msg_hdr_is(name, "List-Id")) {
+	if (bw_ascii_caseeq(name, "List-Id")) {
 		m->list_id = true;
 		if (m->listid == NULL)
 			m->listid = strndup(value, 300);
 	}
-	else if (msg_hdr_is(name, "List-Unsubscribe"))
+	else if (bw_ascii_caseeq(name, "List-Unsubscribe"))
 		m->list_unsub = true;
-	else if (msg_hdr_is(name, "Precedence")) {
+	else if (bw_ascii_caseeq(name, "Precedence")) {
 		const char *p = value;
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (strncasecmp(p, "bulk", 4) == 0 || strncasecmp(p, "list", 4) == 0)
 			m->precedence = true;
 	}
-	if ((msg_hdr_is(name, "DKIM-Signature") || msg_hdr_is(name, "From"))
+	if ((bw_ascii_caseeq(name, "DKIM-Signature") || bw_ascii_caseeq(name, "From"))
 	    && m->ndkim < MSG_MAX_DKIM + 1 && m->limit == NULL) {
-		if (msg_hdr_is(name, "DKIM-Signature"))
+		if (bw_ascii_caseeq(name, "DKIM-Signature"))
 			m->dkim_seen = true;
 		m->dkim_names[m->ndkim] = strdup(name);
 		m->dkim_values[m->ndkim] = strdup(value);

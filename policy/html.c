@@ -3409,7 +3409,6 @@ style_cache_clear(style_cache *c)
 }
 
 /* the parser's style cache, made at its first use; NULL when out of memory */
-
 static style_cache *
 style_cache_get(html_parser *h)
 {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
 #include "bytepair.h"
 #include "html.h"
 #include "mime.h"
@@ -82,16 +83,6 @@ memcasemem(const char *s, size_t len, const char *needle)
 			return s + i;
 	}
 	return NULL;
-}
-
-/* a header field name is want (lower case ASCII), in either case */
-static bool
-name_is(const char *name, const char *want)
-{
-	for (; *want; name++, want++)
-		if (lower((unsigned char)*name) != *want)
-			return false;
-	return *name == 0;
 }
 
 /* s[0..len) starts with pfx (lower case ASCII), in either case */
@@ -1945,10 +1936,10 @@ unsub_header(unsub_scan *s, const char *name, const char *value)
 		return;
 	value = nz(value);
 	mime_header(s->mw, name, value);
-	if (name_is(name, "list-unsubscribe")) {
+	if (bw_ascii_caseeq(name, "list-unsubscribe")) {
 		if (s->lu_count++ == 0)
 			s->lu_value = hdr_copy(s, value);
-	} else if (name_is(name, "list-unsubscribe-post")) {
+	} else if (bw_ascii_caseeq(name, "list-unsubscribe-post")) {
 		if (s->lup_count++ == 0)
 			s->lup_value = hdr_copy(s, value);
 	}
