@@ -4377,6 +4377,10 @@ url_done(htok *t)
 	if (u->decode)
 		u->len = attr_decode(u->buf, u->len);  /* RCDATA: &amp; and the like */
 	size_t w = u->rlen > HTML_URL_WINDOW ? HTML_URL_WINDOW : u->rlen;
+	/* the window starts at a character: the ring's bytes are UTF-8, and
+	 * the text before the URL is reported as such */
+	while (w > 0 && ((unsigned char)u->ring[u->rlen - w] & 0xc0) == 0x80)
+		w--;
 	char *win = h->scratch + SC_WIN;
 	win[0] = 0;
 	win[1] = (char)SEG_CLASS(R_NONE, !u->decode);

@@ -4,7 +4,8 @@
  * The first three bytes choose the bounds and how the rest is cut into
  * chunks. The document is parsed whole and in those chunks: besides memory
  * and undefined behaviour errors, the target fails when the two runs report
- * different links, or a link's facts break their invariants.
+ * different links, or a link's facts break their invariants (among them:
+ * a document that is UTF-8 gives strings that are UTF-8).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ipolicy \
  *       tests/fuzz/fuzz_html.c policy/html.c -o fuzz_html
@@ -20,7 +21,52 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 typedef struct digest {
 	uint64_t h;
 	unsigned n;
+	int utf8;     /* the document is UTF-8: so must every string be */
 } digest;
+
+/* s[0..n) is UTF-8 as RFC 3629 has it (no overlong form, no surrogate) */
+static int
+utf8_ok(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c = s[i];
+		uint32_t cp;
+		size_t k;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 3, cp = c & 0x07;
+		else
+			return 0;
+		if (n - i <= k)
+			return 0;
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
+static void
+str_ok(const digest *d, const char *s)
+{
+	if (d->utf8 && s != NULL && !utf8_ok((const uint8_t *)s, strlen(s)))
+		abort();
+}
 
 static void
 mix(digest *d, const char *s)
@@ -47,6 +93,14 @@ on_link(void *ud, const html_link *l)
 		abort();
 	if (strlen(l->before) > 200 || strlen(l->after) > 200)
 		abort();
+	/* what a UTF-8 document reports is UTF-8 (a report of it is JSON) */
+	str_ok(d, l->href);
+	str_ok(d, l->text);
+	str_ok(d, l->visible_text);
+	str_ok(d, l->alt);
+	str_ok(d, l->visible_alt);
+	str_ok(d, l->before);
+	str_ok(d, l->after);
 	mix(d, l->tag);
 	mix(d, l->href);
 	mix(d, l->text);
@@ -98,6 +152,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lim.max_url = 1 + (size_t)(data[1] >> 4) * 16;
 		lim.max_css_rules = 1 + (data[0] >> 5 & 3);
 	}
+	whole.utf8 = cut.utf8 = utf8_ok(data + 3, size - 3);
 	run(data + 3, size - 3, 0, &lim, &whole);
 	run(data + 3, size - 3, (uint8_t)(data[2] | 1), &lim, &cut);
 	if (whole.h != cut.h || whole.n != cut.n)

@@ -580,6 +580,51 @@ START_TEST(test_url_in_title)
 }
 END_TEST
 
+/* s is well-formed UTF-8 (no stray continuation byte, no cut sequence) */
+static bool
+utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int k = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
+		    (*p & 0xf8) == 0xf0 ? 3 : -1;
+		if (k < 0)
+			return false;
+		p++;
+		for (; k > 0; k--, p++)
+			if ((*p & 0xc0) != 0x80)
+				return false;
+	}
+	return true;
+}
+
+/* The text before a URL in raw text is the end of a window over the raw
+ * bytes; a window that begins inside a character must not report half of
+ * it (the report would not be UTF-8: bulkwardenctl's JSON failed). */
+START_TEST(test_url_window_utf8)
+{
+	/* white space between the characters: the cooked window is short
+	 * enough to be reported whole, from its first byte on */
+	for (int pad = 0; pad < 6; pad++) {
+		char html[2048];
+		int n = snprintf(html, sizeof(html), "<head><title>%.*s", pad, "xxxxxx");
+		for (int i = 0; i < 150; i++)
+			n += snprintf(html + n, sizeof(html) - (size_t)n, "\xe2\x82\xac   ");
+		snprintf(html + n, sizeof(html) - (size_t)n, " https://t.example/u now</title></head>");
+		got g;
+		run(html, &g);
+		ck_assert_uint_eq(g.n, 1);
+		ck_assert_str_eq(g.l[0].tag, "url");
+		ck_assert_msg(utf8_ok(g.l[0].before), "pad %d: before is not UTF-8", pad);
+		ck_assert_msg(utf8_ok(g.l[0].text), "pad %d: text is not UTF-8", pad);
+		ck_assert_msg(strlen(g.l[0].before) > 100, "pad %d: before lost: %zu bytes", pad,
+		    strlen(g.l[0].before));
+		got_free(&g);
+	}
+}
+END_TEST
+
 /* ---- what the link carries ---- */
 START_TEST(test_visible_text_and_alt)
 {
@@ -1068,6 +1113,7 @@ html_suite(void)
 	tc = tcase_create("places");
 	tcase_add_loop_test(tc, test_places, 0, N(place_rows));
 	tcase_add_test(tc, test_url_in_title);
+	tcase_add_test(tc, test_url_window_utf8);
 	tcase_add_test(tc, test_visible_text_and_alt);
 	tcase_add_test(tc, test_order_and_counts);
 	suite_add_tcase(s, tc);
