@@ -212,10 +212,20 @@ scan_one(bw_policy *p, const char *file, int bulk, int text, size_t chunk)
 		bw_msg_force_bulk(m, bulk == 1);
 	a = bw_msg_feed_file(m, data, (size_t)sb.st_size, chunk, &v);
 	(void)a;
-	fputs(text ? bw_msg_report_text(m, file) : bw_msg_report_json(m, file), stdout);
-	if (!text)
-		fputc('\n', stdout);
-	refused = strstr(bw_msg_report_json(m, file), "\"verdict\":\"refuse\"") != NULL;
+	/* (each report replaces the one before: the JSON is made last) */
+	const char *out = text ? bw_msg_report_text(m, file) : bw_msg_report_json(m, file);
+	if (out != NULL) {
+		fputs(out, stdout);
+		if (!text)
+			fputc('\n', stdout);
+	}
+	const char *json = out != NULL ? bw_msg_report_json(m, file) : NULL;
+	if (json == NULL) {
+		/* (out of memory): the verdict is not known to the caller */
+		fprintf(stderr, "bulkwardenctl: %s: cannot make the report\n", file);
+		refused = -1;
+	} else
+		refused = strstr(json, "\"verdict\":\"refuse\"") != NULL;
 	bw_msg_free(m);
 	if (sb.st_size > 0)
 		munmap((void *)data, (size_t)sb.st_size);

@@ -32,6 +32,7 @@
 #include "sender.h"
 #include "spf.h"
 #include "unsub.h"
+#include "utf8.h"
 
 #define MSG_MAX_DKIM 8   /* DKIM-Signature headers looked at */
 #define MSG_MAX_RCPTS 1000 /* recipients remembered for end-of-message checks */
@@ -1891,6 +1892,62 @@ eom:
 
 /* ---------------------------------------------------------------- reports */
 
+/*
+ * A JSON string of s (NULL: ""). The scanner reports UTF-8; should a byte
+ * that is not slip through, it is written as U+FFFD rather than leaving a
+ * string that no JSON encoder takes (the whole report would be lost).
+ */
+static json_t *
+json_text(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)p), i = 0, o = 0, k;
+	json_t *j;
+	char *d;
+
+	while (i < n && (k = bw_utf8_seq(p + i, n - i)) > 0)
+		i += k;
+	if (i == n)
+		return json_stringn_nocheck((const char *)p, n);
+	if ((d = malloc(3 * n + 1)) == NULL)
+		return json_string("");
+	for (i = 0; i < n; i += k) {
+		if ((k = bw_utf8_seq(p + i, n - i)) > 0) {
+			memcpy(d + o, p + i, k);
+			o += k;
+		} else {
+			memcpy(d + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			k = 1;
+		}
+	}
+	j = json_stringn_nocheck(d, o);
+	free(d);
+	return j;
+}
+
+/* json_text() of a formatted string */
+static json_t *
+json_textf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static json_t *
+json_textf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	json_t *j;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return json_string("");
+	j = json_text(s);
+	free(s);
+	return j;
+}
+
 static json_t *
 msg_report_obj(bw_msg *m, const char *file)
 {
@@ -1899,13 +1956,13 @@ msg_report_obj(bw_msg *m, const char *file)
 	bool refused = m->final.action == BW_ACT_REJECT || m->final.action == BW_ACT_TEMPFAIL;
 
 	msg_dkim(m);
-	json_object_set_new(o, "file", json_string(file ? file : "-"));
+	json_object_set_new(o, "file", json_text(file ? file : "-"));
 	json_object_set_new(o, "verdict", json_string(refused ? "refuse" : "accept"));
 	json_object_set_new(o, "bulk", json_boolean(m->bulk));
 	if (m->final.rule)
 		json_object_set_new(o, "rule", json_string(m->final.rule));
 	if (refused)
-		json_object_set_new(o, "reply", json_sprintf("%s %s %s", m->final.rcode,
+		json_object_set_new(o, "reply", json_textf("%s %s %s", m->final.rcode,
 		    m->final.xcode, m->final.text));
 	json_object_set_new(o, "body_link", json_string(r ? unsub_body_name(r->body) : "absent"));
 	json_object_set_new(o, "list_unsubscribe",
@@ -1913,7 +1970,7 @@ msg_report_obj(bw_msg *m, const char *file)
 	json_object_set_new(o, "one_click", json_string(r ? unsub_hdr_name(r->one_click) : "absent"));
 	if (m->dkim.nsigs > 0) {
 		json_t *d = json_object();
-		json_object_set_new(d, "domain", json_string(m->dkim.domain));
+		json_object_set_new(d, "domain", json_text(m->dkim.domain));
 		json_object_set_new(d, "covers_list_unsubscribe", json_boolean(m->dkim.covers_lu));
 		json_object_set_new(d, "covers_list_unsubscribe_post", json_boolean(m->dkim.covers_post));
 		json_object_set_new(o, "dkim", d);
@@ -1923,10 +1980,8 @@ msg_report_obj(bw_msg *m, const char *file)
 			const unsub_link *l = &r->links[i];
 			json_t *lo = json_object();
 			json_object_set_new(lo, "part", json_string(l->part ? l->part : ""));
-			json_object_set_new(lo, "href", json_stringn_nocheck(l->href ? l->href : "",
-			    l->href ? strlen(l->href) : 0));
-			json_object_set_new(lo, "text", json_stringn_nocheck(l->text ? l->text : "",
-			    l->text ? strlen(l->text) : 0));
+			json_object_set_new(lo, "href", json_text(l->href));
+			json_object_set_new(lo, "text", json_text(l->text));
 			json_object_set_new(lo, "unsubscribe", json_boolean(l->unsubscribe));
 			json_object_set_new(lo, "visible", json_boolean(l->visible));
 			if (l->why)
@@ -1935,15 +1990,15 @@ msg_report_obj(bw_msg *m, const char *file)
 		}
 		for (size_t i = 0; i < r->nviews; i++)
 			if (r->views[i].result != UNSUB_VISIBLE)
-				json_array_append_new(reasons, json_sprintf("%s part: %s", r->views[i].part,
+				json_array_append_new(reasons, json_textf("%s part: %s", r->views[i].part,
 				    r->views[i].detail ? r->views[i].detail : unsub_body_name(r->views[i].result)));
 		if (r->list_unsubscribe == UNSUB_HDR_MALFORMED && r->lu_detail)
-			json_array_append_new(reasons, json_sprintf("List-Unsubscribe: %s", r->lu_detail));
+			json_array_append_new(reasons, json_textf("List-Unsubscribe: %s", r->lu_detail));
 		if (r->one_click == UNSUB_HDR_MALFORMED && r->oc_detail)
-			json_array_append_new(reasons, json_sprintf("List-Unsubscribe-Post: %s", r->oc_detail));
+			json_array_append_new(reasons, json_textf("List-Unsubscribe-Post: %s", r->oc_detail));
 	}
 	if (m->limit || (r && r->limit))
-		json_array_append_new(reasons, json_sprintf("limit:%s", m->limit ? m->limit : r->limit));
+		json_array_append_new(reasons, json_textf("limit:%s", m->limit ? m->limit : r->limit));
 	json_object_set_new(o, "links", links);
 	json_object_set_new(o, "reasons", reasons);
 	return o;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_impl.h"
+#include "utf8.h"
 
 const bw_store_table bw_store_tables[BW_TBL__N] = {
 	[BW_TBL_COUNTERS] = { "counters", BW_VAL_INT64 },
@@ -189,36 +190,6 @@ bw_store_check(bw_store *s, int *cleared)
 
 /* ---------------------------------------------------------------- arguments */
 
-/*
- * The length of the valid UTF-8 sequence of two to four bytes at p (no
- * overlongs, surrogates or code points past U+10FFFF), or 0. p is
- * NUL-terminated: a NUL is no continuation byte, so reading stops there.
- */
-static size_t
-store_utf8_seq(const unsigned char *p)
-{
-	unsigned c = p[0], need;
-	uint32_t cp;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 1, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		need = 2, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		need = 3, cp = c & 0x07;
-	else
-		return 0;
-	for (unsigned k = 1; k <= need; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[k] & 0x3f);
-	}
-	if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-	    || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return need + 1;
-}
-
 /* What a table calls its keys, and how long they may be. */
 static const char *
 store_key_noun(bw_tbl t)
@@ -261,7 +232,7 @@ store_key_ok(bw_tbl t, const char *k, char *buf, size_t len)
 			bad = KEY_CONTROL;
 			break;
 		}
-		if ((n = store_utf8_seq(p + i)) == 0) {
+		if ((n = bw_utf8_seq(p + i, SIZE_MAX)) == 0) {
 			bad = KEY_UTF8;
 			break;
 		}

@@ -411,15 +411,24 @@ t_ctl() {
 	check "scan JSON of a refused message: verdict refuse, rule, 550 reply, reasons" \
 		python3 -c "$SCAN_CHECK" "$(printf '%s\n' "$out" | head -n 1)" \
 		"$MSG/bulk-nolink-text.eml" refuse
+	# a file name is bytes: one that is not UTF-8 is reported with U+FFFD,
+	# the report is still JSON and has every field
+	cp "$MSG/bulk-visible.eml" "$dir/$(printf 'caf\351')-visible.eml"
+	out=$(bw_ctl e2e scan --format json "$dir/$(printf 'caf\351')-visible.eml" 2>"$dir/scan.err")
+	st=$?
+	is "scan of a file whose name is not UTF-8 exits 0" "$st" 0
+	check "scan JSON of a file whose name is not UTF-8: U+FFFD in its name" \
+		python3 -c "$SCAN_CHECK" "$out" "$dir/caf\\ufffd-visible.eml" accept
 }
 
 # what scan --format json must say: argv = json, file, expected verdict
 SCAN_CHECK='
 import json, sys
 o = json.loads(sys.argv[1])
+want = sys.argv[2].encode("ascii").decode("unicode_escape") if "\\u" in sys.argv[2] else sys.argv[2]
 for k in ("file", "verdict", "bulk", "body_link", "list_unsubscribe", "one_click", "links", "reasons"):
     assert k in o, "no field %s in %s" % (k, o)
-assert o["file"] == sys.argv[2], o["file"]
+assert o["file"] == want, o["file"]
 assert o["verdict"] == sys.argv[3], o["verdict"]
 assert o["bulk"] is True
 if sys.argv[3] == "accept":
