@@ -1472,6 +1472,37 @@ static const unsigned char ts_special[256] = {
 	['\n'] = 1, ['/'] = 1, [':'] = 1, ['|'] = 1, ['{'] = 1, ['%'] = 1, ['['] = 1, ['>'] = 1,
 };
 
+/* how many bytes from b (n of them) are not ts_special: sixteen at a time
+ * where the machine has SSE2 */
+static inline size_t
+ts_plain_span(const unsigned char *b, size_t n)
+{
+	size_t j = 0;
+#ifdef __SSE2__
+	const __m128i c1 = _mm_set1_epi8('\n'), c2 = _mm_set1_epi8('/'), c3 = _mm_set1_epi8(':'),
+	    c4 = _mm_set1_epi8('|'), c5 = _mm_set1_epi8('{'), c6 = _mm_set1_epi8('%'),
+	    c7 = _mm_set1_epi8('['), c8 = _mm_set1_epi8('>');
+
+	for (; j + 16 <= n; j += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + j));
+		__m128i m = _mm_or_si128(
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, c1), _mm_cmpeq_epi8(x, c2)),
+			_mm_or_si128(_mm_cmpeq_epi8(x, c3), _mm_cmpeq_epi8(x, c4))),
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, c5), _mm_cmpeq_epi8(x, c6)),
+			_mm_or_si128(_mm_cmpeq_epi8(x, c7), _mm_cmpeq_epi8(x, c8))));
+		unsigned k = (unsigned)_mm_movemask_epi8(m);
+		if (k)
+			return j + (size_t)__builtin_ctz(k);
+	}
+#endif
+	while (j + 4 <= n && !(ts_special[b[j]] | ts_special[b[j + 1]] |
+	    ts_special[b[j + 2]] | ts_special[b[j + 3]]))
+		j += 4;
+	while (j < n && !ts_special[b[j]])
+		j++;
+	return j;
+}
+
 static void
 ts_feed(unsub_scan *s, vstate *v, tscan *t, const char *buf, size_t len)
 {
@@ -1482,11 +1513,7 @@ ts_feed(unsub_scan *s, vstate *v, tscan *t, const char *buf, size_t len)
 		size_t j = i;
 
 		if (t->state == TS_TEXT) {
-			while (j + 4 <= len && !(ts_special[b[j]] | ts_special[b[j + 1]] |
-			    ts_special[b[j + 2]] | ts_special[b[j + 3]]))
-				j += 4;
-			while (j < len && !ts_special[b[j]])
-				j++;
+			j += ts_plain_span(b + j, len - j);
 			if (j > i)
 				ts_ctx_append(t, buf + i, j - i);
 		} else if (t->state == TS_URL) {
