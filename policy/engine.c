@@ -28,6 +28,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "optout.h"
+#include "pool.h"
 #include "rules.h"
 #include "sender.h"
 #include "spf.h"
@@ -216,12 +217,17 @@ msg_strip_addr(const char *a)
 	return strndup(a, l);
 }
 
+/* a message is some 7 KB: freed ones wait in a pool (pool.h) */
+static bw_pool msgs = BW_POOL_INIT;
+
 bw_msg *
 bw_msg_new(bw_policy *pol, bw_store *st, time_t now)
 {
-	bw_msg *m = calloc(1, sizeof(*m));
+	bw_msg *m = bw_pool_take(&msgs);
 
-	if (m == NULL)
+	if (m != NULL)
+		memset(m, 0, sizeof(*m));
+	else if ((m = calloc(1, sizeof(*m))) == NULL)
 		return NULL;
 	m->pol = bw_policy_ref(pol);
 	m->st = st;
@@ -267,7 +273,7 @@ bw_msg_free(bw_msg *m)
 	free(m->rcpts);
 	for (size_t i = 0; i < m->ndkim; i++)
 		free(m->dkim_names[i]), free(m->dkim_values[i]);
-	free(m);
+	free(bw_pool_give(&msgs, m));
 }
 
 void

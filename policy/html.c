@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "html.h"
+#include "pool.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -6768,6 +6769,8 @@ parser_start(html_parser *h, const html_limits *lim, const html_cb *cb, void *ud
 static void
 parser_destroy(html_parser *h)
 {
+	if (h == NULL)
+		return;
 	tok_free(&h->tok[0]);
 	tok_free(&h->tok[1]);
 	for (int i = 0; i < A_COUNT; i++)
@@ -6791,26 +6794,13 @@ parser_destroy(html_parser *h)
 
 /*
  * Every HTML part of every message gets a parser, and its buffers are some
- * thirty blocks. html_free() leaves the last one to its thread, and the
- * thread's next html_new() with the same limits takes it back, set to what
+ * thirty blocks. html_free() leaves it in a pool shared by the threads, and
+ * html_new() with the same limits takes back the one left last, set to what
  * a new parser is: every field cleared but the buffers (whose bytes a new
- * parser does not read before it writes them either) and their sizes.
+ * parser does not read before it writes them either) and their sizes. (A
+ * spare of each thread's own went cold while the other threads ran.)
  */
-static pthread_key_t spare_key;
-static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
-static bool spare_ready;
-
-static void
-spare_drop(void *p)
-{
-	parser_destroy(p);
-}
-
-static void
-spare_init(void)
-{
-	spare_ready = pthread_key_create(&spare_key, spare_drop) == 0;
-}
+static bw_pool spares = BW_POOL_INIT;
 
 /* the buffers of a parser, with their sizes */
 typedef struct hkept {
@@ -6899,9 +6889,7 @@ html_new(const html_limits *lim, const html_cb *cb, void *ud)
 	html_parser *h;
 
 	limits_norm(lim, &nl);
-	pthread_once(&spare_once, spare_init);
-	if (spare_ready && (h = pthread_getspecific(spare_key)) != NULL) {
-		pthread_setspecific(spare_key, NULL);
+	if ((h = bw_pool_take(&spares)) != NULL) {
 		if (limits_same(&h->lim, &nl)) {
 			parser_renew(h, &nl, cb, ud);
 			return h;
@@ -6973,8 +6961,14 @@ html_free(html_parser *h)
 {
 	if (h == NULL)
 		return;
-	pthread_once(&spare_once, spare_init);
-	if (spare_ready && pthread_getspecific(spare_key) == NULL && pthread_setspecific(spare_key, h) == 0)
-		return;   /* the thread's spare */
-	parser_destroy(h);
+	parser_destroy(bw_pool_give(&spares, h));
+}
+
+void
+html_spares_free(void)
+{
+	html_parser *h;
+
+	while ((h = bw_pool_take(&spares)) != NULL)
+		parser_destroy(h);
 }

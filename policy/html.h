@@ -57,8 +57,11 @@ void html_feed(html_parser *h, const char *buf, size_t len);
 void html_finish(html_parser *h);
 /* Config key of the first bound hit ("MaxHtmlDepth", "MaxLinks"), or NULL. */
 const char *html_limit_hit(const html_parser *h);
-/* The thread keeps the buffers of the last parser it frees for its next
- * html_new() with the same limits (they go when the thread ends). */
+/* A freed parser keeps its buffers in a pool shared by the threads (up to
+ * 16 parsers): the next html_new() with the same limits, in any thread,
+ * takes back the one freed last. */
 void html_free(html_parser *h);
+/* Frees the parsers of the pool (the next html_new() makes a new one). */
+void html_spares_free(void);
 
 #endif

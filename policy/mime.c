@@ -55,6 +55,7 @@
 
 #include "bytepair.h"
 #include "mime.h"
+#include "pool.h"
 
 #define MIME_BLOCK     8192 /* decoded block and UTF-8 output block */
 #define BOUNDARY_MAX   998  /* longest boundary parameter honoured */
@@ -2060,13 +2061,20 @@ lines_eof(mime_walker *w)
 
 /* -------------------------------------------------------------------- API */
 
+/*
+ * A walker is some 20 KB, most of it the blocks that decoding writes:
+ * freed ones wait in a pool (pool.h). mime_new() sets every field that a
+ * walker reads, as it must for new memory.
+ */
+static bw_pool walkers = BW_POOL_INIT;
+
 mime_walker *
 mime_new(const mime_limits *lim, const mime_cb *cb, void *ud)
 {
-	mime_walker *w = malloc(sizeof *w);
+	mime_walker *w;
 	mime_leaf *L;
 
-	if (!w)
+	if (!(w = bw_pool_take(&walkers)) && !(w = malloc(sizeof *w)))
 		return NULL;
 	/* all zero but the buffers, which are only read up to their lengths */
 	L = &w->leaf;
@@ -2188,5 +2196,5 @@ mime_free(mime_walker *w)
 	free(w->hbuf);
 	free(w->fr);
 	free(w->arena);
-	free(w);
+	free(bw_pool_give(&walkers, w));
 }

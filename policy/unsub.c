@@ -25,6 +25,7 @@
 #include "bytepair.h"
 #include "html.h"
 #include "mime.h"
+#include "pool.h"
 #include "unsub.h"
 
 #define UNSUB_CTX_CAP    1024  /* text scanner: bytes of text kept before a URL */
@@ -1974,6 +1975,9 @@ unsub_header(unsub_scan *s, const char *name, const char *value)
 
 /* ---------------------------------------------------------------- life */
 
+/* freed scans wait in a pool (pool.h), with their array of views */
+static bw_pool scans = BW_POOL_INIT;
+
 unsub_scan *
 unsub_new(const bw_policy *pol)
 {
@@ -1985,7 +1989,14 @@ unsub_new(const bw_policy *pol)
 	if (pol == NULL)
 		return NULL;
 	c = &pol->conf;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = bw_pool_take(&scans)) != NULL) {
+		/* the array of views is kept, with its size */
+		vstate *views = s->views;
+		size_t cap = s->capviews;
+		memset(s, 0, sizeof(*s));
+		s->views = views;
+		s->capviews = cap;
+	} else if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->pol = pol;
 	s->ph = pol->phrases;
@@ -1996,6 +2007,7 @@ unsub_new(const bw_policy *pol)
 	ml.max_header_bytes = (size_t)c->max_header_bytes;
 	ml.max_body_scan = (size_t)c->max_body_scan;
 	if ((s->mw = mime_new(&ml, &cb, s)) == NULL) {
+		free(s->views);
 		free(s);
 		return NULL;
 	}
@@ -2202,7 +2214,6 @@ unsub_free(unsub_scan *s)
 		hvec_free(&v->notext);
 		hvec_free(&v->invis);
 	}
-	free(s->views);
 	for (size_t i = 0; i < s->r.nviews; i++) {
 		free(s->r.views[i].part);
 		free(s->r.views[i].detail);
@@ -2216,5 +2227,8 @@ unsub_free(unsub_scan *s)
 	free(s->lu_value);
 	free(s->lup_value);
 	mime_free(s->mw);
-	free(s);
+	if ((s = bw_pool_give(&scans, s)) != NULL) {
+		free(s->views);
+		free(s);
+	}
 }

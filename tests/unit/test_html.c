@@ -935,26 +935,35 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
-/* A thread keeps its last parser for the next document (html_free): a
+/* A freed parser waits in a pool shared by the threads (html_free): a
    parser taken back must find what a new one finds. Each file is parsed by
-   a thread of its own (a new parser), and in this thread after every
-   other file, whole and in small chunks, and under other limits between
-   (which make a new parser again). */
-typedef struct fresh_job {
+   a new parser (the pool emptied), and again by the parser that has just
+   read another file in another thread, whole and in small chunks, and under
+   other limits between (which make a new parser again). */
+typedef struct other_job {
 	const char *buf;
 	size_t len, chunk;
-	char *facts;
-} fresh_job;
+	html_parser *used;   /* the parser it had */
+} other_job;
+
+static void
+note_parser(void *ud, const html_link *l)
+{
+	(void)ud, (void)l;
+}
 
 static void *
-parse_fresh(void *arg)
+parse_other(void *arg)
 {
-	fresh_job *j = arg;
-	got g;
+	other_job *j = arg;
+	html_cb cb = { .link = note_parser };
+	html_parser *h = html_new(&deflim, &cb, NULL);
 
-	run_lim(j->buf, j->len, j->chunk, &deflim, &g);
-	j->facts = facts(&g);
-	got_free(&g);
+	ck_assert_ptr_nonnull(h);
+	html_feed(h, j->buf, j->len);
+	html_finish(h);
+	j->used = h;
+	html_free(h);
 	return NULL;
 }
 
@@ -973,21 +982,30 @@ START_TEST(test_parser_taken_back)
 	}
 	for (size_t chunk = 0; chunk <= 7; chunk += 7)
 		for (size_t i = 0; i < NF; i++) {
-			fresh_job j = { bufs[i], lens[i], chunk, NULL };
+			other_job j = { bufs[(i + 1) % NF], lens[(i + 1) % NF], chunk, NULL };
 			pthread_t th;
 			got g;
-			char *again;
+			char *fresh, *again;
 
-			ck_assert_int_eq(pthread_create(&th, NULL, parse_fresh, &j), 0);
+			html_spares_free();
+			run_lim(bufs[i], lens[i], chunk, &deflim, &g);
+			fresh = facts(&g);
+			got_free(&g);
+			ck_assert_int_eq(pthread_create(&th, NULL, parse_other, &j), 0);
 			ck_assert_int_eq(pthread_join(th, NULL), 0);
-			/* this thread's parser has read the file before this one */
+			/* the parser of the other thread, freed last, is taken back
+			   here, having read the next file */
+			html_cb cb = { .link = on_link };
+			html_parser *h = html_new(&deflim, &cb, &g);
+			ck_assert_ptr_eq(h, j.used);
+			html_free(h);
 			run_lim(bufs[i], lens[i], chunk, &deflim, &g);
 			again = facts(&g);
-			ck_assert_msg(strcmp(again, j.facts) == 0, "%s (chunk %zu): taken back:\n%s\nnew:\n%s",
-			    file_rows[i].file, chunk, again, j.facts);
+			ck_assert_msg(strcmp(again, fresh) == 0, "%s (chunk %zu): taken back:\n%s\nnew:\n%s",
+			    file_rows[i].file, chunk, again, fresh);
 			got_free(&g);
 			free(again);
-			free(j.facts);
+			free(fresh);
 			if (i % 5 == 4) {
 				run_lim(bufs[i], lens[i], chunk, &small, &g);
 				got_free(&g);
