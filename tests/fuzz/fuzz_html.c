@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "html.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,37 +29,11 @@ typedef struct digest {
 static int
 utf8_ok(const uint8_t *s, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, k;
 
-	while (i < n) {
-		uint8_t c = s[i];
-		uint32_t cp;
-		size_t k;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			k = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			k = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			k = 3, cp = c & 0x07;
-		else
-			return 0;
-		if (n - i <= k)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
+	while (i < n && (k = bw_utf8_seq(s + i, n - i)) > 0)
+		i += k;
+	return i == n;
 }
 
 static void

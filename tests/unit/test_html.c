@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "html.h"
+#include "utf8.h"
 
 #define U "https://t.example/u"
 
@@ -580,23 +581,16 @@ START_TEST(test_url_in_title)
 }
 END_TEST
 
-/* s is well-formed UTF-8 (no stray continuation byte, no cut sequence) */
+/* s is UTF-8 (no stray continuation byte, no cut sequence) */
 static bool
 utf8_ok(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t k;
 
-	while (*p) {
-		int k = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
-		    (*p & 0xf8) == 0xf0 ? 3 : -1;
-		if (k < 0)
-			return false;
-		p++;
-		for (; k > 0; k--, p++)
-			if ((*p & 0xc0) != 0x80)
-				return false;
-	}
-	return true;
+	while (*p && (k = bw_utf8_seq(p, SIZE_MAX)) > 0)
+		p += k;
+	return *p == 0;
 }
 
 /* The text before a URL in raw text is the end of a window over the raw
