@@ -29,26 +29,11 @@ top=${5:-15}
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 phrases=${PHRASES:-$srcdir/conf/unsubscribe-phrases}
 
-for t in valgrind callgrind_annotate; do
-	command -v $t >/dev/null 2>&1 || { echo "coldcount: $t not found" >&2; exit 2; }
-done
 [ -x "$turns" ] || { echo "coldcount: $turns is not executable" >&2; exit 2; }
 [ -r "$msg" ] || { echo "coldcount: cannot read $msg" >&2; exit 2; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/coldcount.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-mkdir -p "$tmp/store"
-conf=${BW_CONF:-}
-if [ -z "$conf" ]; then
-	conf=$tmp/bulkwarden.conf
-	cat >"$conf" <<CONF
-Syslog no
-LogLevel warning
-Store lmdb:$tmp/store
-InternalHosts 127.0.0.1
-PhraseFile $phrases
-CONF
-fi
+name=coldcount
+. "$srcdir/tests/bench/count-setup.sh"
 
 if ! valgrind --tool=callgrind --cache-sim=yes \
     --I1=32768,8,64 --D1=32768,8,64 --LL=524288,8,64 \

@@ -24,29 +24,13 @@ top=${3:-25}
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 phrases=${PHRASES:-$srcdir/conf/unsubscribe-phrases}
 
-for t in valgrind callgrind_annotate; do
-	command -v $t >/dev/null 2>&1 || { echo "perfcount: $t not found" >&2; exit 2; }
-done
 [ -x "$ctl" ] || { echo "perfcount: $ctl is not executable" >&2; exit 2; }
 [ -r "$msg" ] || { echo "perfcount: cannot read $msg" >&2; exit 2; }
 case $ctl in /*) ;; *) ctl=$(pwd)/$ctl ;; esac
 case $msg in /*) ;; *) msg=$(pwd)/$msg ;; esac
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/perfcount.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-mkdir -p "$tmp/store"
-# the configuration of tests/bench/run.sh: every policy key at its default
-conf=${BW_CONF:-}
-if [ -z "$conf" ]; then
-	conf=$tmp/bulkwarden.conf
-	cat >"$conf" <<CONF
-Syslog no
-LogLevel warning
-Store lmdb:$tmp/store
-InternalHosts 127.0.0.1
-PhraseFile $phrases
-CONF
-fi
+name=perfcount
+. "$srcdir/tests/bench/count-setup.sh"
 
 # run N: callgrind over a scan of the file N times; prints total Ir
 run() {
