@@ -902,6 +902,37 @@ START_TEST(api_edges)
 	mime_free(w);
 	ck_assert_int_eq(g.open, 0);
 	got_free(&g);
+
+	/* converters are kept for the next part in their charset: one left
+	 * shifted to JIS X 0208 (a part cut short after a block of kanji was
+	 * converted) comes back in its initial state, so "ab" is ASCII, not
+	 * one kanji */
+	{
+		static char jis[12000];
+		size_t n = 0;
+
+		memcpy(jis, "x\033$B", 4);
+		for (n = 4; n + 2 <= sizeof jis; n += 2)
+			jis[n] = 0x30, jis[n + 1] = 0x21;
+		memset(&g, 0, sizeof g);
+		g.open = -1;
+		w = mime_new(NULL, &test_cb, &g);
+		mime_header(w, "Content-Type", "text/plain; charset=iso-2022-jp");
+		ck_assert_int_eq(mime_feed(w, jis, n), MIME_OK);
+		ck_assert_uint_gt(g.parts[0].text.len, 8000);  /* converted */
+		mime_free(w);
+		got_free(&g);
+		memset(&g, 0, sizeof g);
+		g.open = -1;
+		w = mime_new(NULL, &test_cb, &g);
+		mime_header(w, "Content-Type", "text/plain; charset=iso-2022-jp");
+		ck_assert_int_eq(mime_feed(w, "ab", 2), MIME_OK);
+		ck_assert_int_eq(mime_finish(w), MIME_OK);
+		ck_assert_int_eq(g.n, 1);
+		ck_assert_str_eq(g.parts[0].text.s, "ab");
+		mime_free(w);
+		got_free(&g);
+	}
 }
 END_TEST
 
