@@ -864,6 +864,20 @@ START_TEST(inline_messages)
 }
 END_TEST
 
+/* a walker of a message whose Content-Type is ctype, writing to g */
+static mime_walker *
+walker_of(got *g, const char *ctype)
+{
+	mime_walker *w;
+
+	memset(g, 0, sizeof *g);
+	g->open = -1;
+	w = mime_new(NULL, &test_cb, g);
+	ck_assert_ptr_nonnull(w);
+	mime_header(w, "Content-Type", ctype);
+	return w;
+}
+
 START_TEST(api_edges)
 {
 	mime_walker *w;
@@ -882,10 +896,7 @@ START_TEST(api_edges)
 	mime_free(NULL);
 
 	/* finish without any feed: one empty text part */
-	memset(&g, 0, sizeof g);
-	g.open = -1;
-	w = mime_new(NULL, &test_cb, &g);
-	mime_header(w, "Content-Type", "text/html");
+	w = walker_of(&g, "text/html");
 	ck_assert_int_eq(mime_finish(w), MIME_OK);
 	ck_assert_int_eq(g.n, 1);
 	ck_assert(g.parts[0].ended);
@@ -894,10 +905,7 @@ START_TEST(api_edges)
 	got_free(&g);
 
 	/* freed in the middle of a part: no callback, no leak */
-	memset(&g, 0, sizeof g);
-	g.open = -1;
-	w = mime_new(NULL, &test_cb, &g);
-	mime_header(w, "Content-Type", "text/plain; charset=iso-2022-jp");
+	w = walker_of(&g, "text/plain; charset=iso-2022-jp");
 	ck_assert_int_eq(mime_feed(w, "\033$B", 3), MIME_OK);
 	mime_free(w);
 	ck_assert_int_eq(g.open, 0);
@@ -909,23 +917,17 @@ START_TEST(api_edges)
 	 * one kanji */
 	{
 		static char jis[12000];
-		size_t n = 0;
+		size_t n;
 
 		memcpy(jis, "x\033$B", 4);
 		for (n = 4; n + 2 <= sizeof jis; n += 2)
 			jis[n] = 0x30, jis[n + 1] = 0x21;
-		memset(&g, 0, sizeof g);
-		g.open = -1;
-		w = mime_new(NULL, &test_cb, &g);
-		mime_header(w, "Content-Type", "text/plain; charset=iso-2022-jp");
+		w = walker_of(&g, "text/plain; charset=iso-2022-jp");
 		ck_assert_int_eq(mime_feed(w, jis, n), MIME_OK);
 		ck_assert_uint_gt(g.parts[0].text.len, 8000);  /* converted */
 		mime_free(w);
 		got_free(&g);
-		memset(&g, 0, sizeof g);
-		g.open = -1;
-		w = mime_new(NULL, &test_cb, &g);
-		mime_header(w, "Content-Type", "text/plain; charset=iso-2022-jp");
+		w = walker_of(&g, "text/plain; charset=iso-2022-jp");
 		ck_assert_int_eq(mime_feed(w, "ab", 2), MIME_OK);
 		ck_assert_int_eq(mime_finish(w), MIME_OK);
 		ck_assert_int_eq(g.n, 1);
