@@ -1907,7 +1907,7 @@ static json_t *
 json_text(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	size_t n = strlen((const char *)p), i = 0, o = 0, k;
+	size_t n = strlen((const char *)p), i = 0, o, k;
 	json_t *j;
 	char *d;
 
@@ -1917,7 +1917,8 @@ json_text(const char *s)
 		return json_stringn_nocheck((const char *)p, n);
 	if ((d = malloc(3 * n + 1)) == NULL)
 		return json_string("");
-	for (i = 0; i < n; i += k) {
+	memcpy(d, p, i);   /* the valid start, as it is */
+	for (o = i; i < n; i += k) {
 		if ((k = bw_utf8_seq(p + i, n - i)) > 0) {
 			memcpy(d + o, p + i, k);
 			o += k;
